@@ -1,0 +1,292 @@
+// GEMM driver: picks the kernel table for the active instruction set, splits the work into tasks
+// for the thread pool, and runs the BLIS-style blocked loops (or a GEMV when M or N is 1).
+#include "gemm.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cpu.h"
+#include "gemm_kernels.h"
+#include "scratch.h"
+#include "threadpool.h"
+
+namespace strata {
+
+namespace {
+
+const GemmKernels& kernels() {
+  static const GemmKernels* const table = [] {
+    switch (active_isa()) {
+      case Isa::kAvx512:
+        return &kGemmKernelsAvx512;
+      case Isa::kAvx2:
+        return &kGemmKernelsAvx2;
+      case Isa::kPortable:
+        break;
+    }
+    return &kGemmKernelsPortable;
+  }();
+  return *table;
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Below this many multiply-adds a call runs on the calling thread: waking the pool costs more.
+constexpr double kSerialFmas = 1 << 18;
+
+thread_local ScratchBuffer tl_packed_a;
+thread_local ScratchBuffer tl_packed_b;
+thread_local ScratchBuffer tl_vector_x;
+thread_local ScratchBuffer tl_vector_y;
+
+// ---------------------------------------------------------------------------------------------
+// Blocked path.
+
+// One task: batches [b0, b1) of the C tile rows [i0, i1) x cols [j0, j1).
+void run_blocked_tile(const GemmArgs& p, const GemmKernels& kr, int64_t b0, int64_t b1,
+                      int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  const int64_t nt = j1 - j0;
+  const int64_t kc_max = std::min<int64_t>(kr.kc, p.k);
+  float* packed_b = tl_packed_b.floats(static_cast<size_t>(kc_max * round_up(nt, kr.nr)));
+  float* packed_a = tl_packed_a.floats(static_cast<size_t>(kc_max * round_up(std::min<int64_t>(kr.mc, i1 - i0), kr.mr)));
+  for (int64_t bi = b0; bi < b1; ++bi) {
+    const float* a = p.a + bi * p.stride_a;
+    const float* b = p.b + bi * p.stride_b;
+    float* c = p.c + bi * p.stride_c;
+    for (int64_t pc = 0; pc < p.k; pc += kr.kc) {
+      const int64_t kc = std::min<int64_t>(kr.kc, p.k - pc);
+      const float* b_block = p.trans_b ? b + j0 * p.ldb + pc : b + pc * p.ldb + j0;
+      kr.pack_b(b_block, p.ldb, p.trans_b, kc, nt, packed_b);
+      const float beta = pc == 0 ? p.beta : 1.0f;  // later K blocks accumulate onto C
+      for (int64_t ic = i0; ic < i1; ic += kr.mc) {
+        const int64_t mc = std::min<int64_t>(kr.mc, i1 - ic);
+        const float* a_block = p.trans_a ? a + pc * p.lda + ic : a + ic * p.lda + pc;
+        kr.pack_a(a_block, p.lda, p.trans_a, mc, kc, packed_a);
+        for (int64_t jr = 0; jr < nt; jr += kr.nr) {
+          const int nr = static_cast<int>(std::min<int64_t>(kr.nr, nt - jr));
+          const float* b_panel = packed_b + jr * kc;
+          float* c_col = c + j0 + jr;
+          for (int64_t ir = 0; ir < mc; ir += kr.mr) {
+            const int mr = static_cast<int>(std::min<int64_t>(kr.mr, mc - ir));
+            kr.micro(kc, packed_a + ir * kc, b_panel, c_col + (ic + ir) * p.ldc, p.ldc, mr, nr,
+                     p.alpha, beta);
+          }
+        }
+      }
+    }
+  }
+}
+
+struct TileGrid {
+  int64_t mt = 0, nt = 0;        // tile size
+  int64_t tiles_m = 1, tiles_n = 1;
+  int64_t batch_group = 1;       // batches per task
+  int64_t tasks() const { return tiles_m * tiles_n * 0 + tiles_m * tiles_n; }
+};
+
+// Chooses the tile grid that minimises a simple model of the slowest thread's time: compute on
+// padded micro-tiles, plus packing, plus a fixed cost per task.
+TileGrid plan_tiles(const GemmArgs& p, const GemmKernels& kr, int threads) {
+  const int64_t tn_min = ceil_div(p.n, kr.nc);
+  TileGrid best;
+  double best_cost = INFINITY;
+  const int64_t tm_max = std::min<int64_t>(ceil_div(p.m, kr.mr), 2 * threads + 1);
+  const int64_t tn_max = std::min<int64_t>(ceil_div(p.n, kr.nr), tn_min + 2 * threads);
+  int64_t groups_options[4] = {1, ceil_div(p.batch, threads), ceil_div(p.batch, 2 * threads),
+                               ceil_div(p.batch, 4 * threads)};
+  for (int64_t tm = 1; tm <= tm_max; ++tm) {
+    const int64_t mt = round_up(ceil_div(p.m, tm), kr.mr);
+    const int64_t tiles_m = ceil_div(p.m, mt);
+    for (int64_t tn = tn_min; tn <= tn_max; ++tn) {
+      const int64_t nt = round_up(ceil_div(p.n, tn), kr.nr);
+      const int64_t tiles_n = ceil_div(p.n, nt);
+      for (int64_t group : groups_options) {
+        group = std::max<int64_t>(1, group);
+        const int64_t tasks = ceil_div(p.batch, group) * tiles_m * tiles_n;
+        const double rounds = static_cast<double>(ceil_div(tasks, threads));
+        const double compute = static_cast<double>(mt) * nt * p.k / 32.0;
+        const double packing = static_cast<double>(mt + nt) * p.k * 0.25;
+        const double cost = rounds * (group * (compute + packing) + 2000.0);
+        if (cost < best_cost) {
+          best_cost = cost;
+          best.mt = mt;
+          best.nt = nt;
+          best.tiles_m = tiles_m;
+          best.tiles_n = tiles_n;
+          best.batch_group = group;
+        }
+      }
+    }
+  }
+  return best;
+}
+
+void run_blocked(const GemmArgs& p, const GemmKernels& kr) {
+  const double fmas = static_cast<double>(p.m) * p.n * p.k * p.batch;
+  const int threads = fmas < kSerialFmas ? 1 : thread_count();
+  if (threads == 1) {
+    for (int64_t j0 = 0; j0 < p.n; j0 += kr.nc) {
+      run_blocked_tile(p, kr, 0, p.batch, 0, p.m, j0, std::min<int64_t>(p.n, j0 + kr.nc));
+    }
+    return;
+  }
+  const TileGrid g = plan_tiles(p, kr, threads);
+  const int64_t groups = ceil_div(p.batch, g.batch_group);
+  const int64_t tiles = g.tiles_m * g.tiles_n;
+  parallel_for(groups * tiles, [&](int64_t task, int) {
+    const int64_t group = task / tiles;
+    const int64_t tile = task % tiles;
+    const int64_t i0 = (tile / g.tiles_n) * g.mt;
+    const int64_t j0 = (tile % g.tiles_n) * g.nt;
+    const int64_t b0 = group * g.batch_group;
+    run_blocked_tile(p, kr, b0, std::min(p.batch, b0 + g.batch_group), i0,
+                     std::min(p.m, i0 + g.mt), j0, std::min(p.n, j0 + g.nt));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMV path: one output vector y of length n per batch, y = alpha * op(Mat) x + beta * y.
+
+struct GemvArgs {
+  const float* x;
+  int64_t inc_x, stride_x;
+  const float* mat;
+  int64_t ld, stride_mat;
+  bool dots;  // element (j, k) of the operator is mat[j*ld + k] (else mat[k*ld + j])
+  float* y;
+  int64_t inc_y, stride_y;
+  int64_t n, k, batch;
+  float alpha, beta;
+};
+
+void run_gemv_chunk(const GemvArgs& g, const GemmKernels& kr, int64_t bi, int64_t j0, int64_t j1) {
+  const float* x = g.x + bi * g.stride_x;
+  if (g.inc_x != 1) {
+    float* xs = tl_vector_x.floats(static_cast<size_t>(g.k));
+    for (int64_t kk = 0; kk < g.k; ++kk) xs[kk] = x[kk * g.inc_x];
+    x = xs;
+  }
+  const float* mat = g.mat + bi * g.stride_mat + (g.dots ? j0 * g.ld : j0);
+  float* y = g.y + bi * g.stride_y + j0 * g.inc_y;
+  const int64_t len = j1 - j0;
+  float* ys = y;
+  if (g.inc_y != 1) {
+    ys = tl_vector_y.floats(static_cast<size_t>(len));
+    if (g.beta != 0.0f) {
+      for (int64_t j = 0; j < len; ++j) ys[j] = y[j * g.inc_y];
+    }
+  }
+  if (g.dots) {
+    kr.gemv_dots(g.k, len, x, mat, g.ld, ys, g.alpha, g.beta);
+  } else {
+    kr.gemv_rows(g.k, len, x, mat, g.ld, ys, g.alpha, g.beta);
+  }
+  if (ys != y) {
+    for (int64_t j = 0; j < len; ++j) y[j * g.inc_y] = ys[j];
+  }
+}
+
+void run_gemv(const GemvArgs& g, const GemmKernels& kr) {
+  const double fmas = static_cast<double>(g.n) * g.k * g.batch;
+  const int threads = fmas < kSerialFmas ? 1 : thread_count();
+  // Chunks are whole cache lines of y; a few per thread so an unlucky thread can catch up.
+  const int64_t per_batch_target = std::max<int64_t>(1, ceil_div(4 * threads, g.batch));
+  const int64_t chunk = std::max<int64_t>(64, round_up(ceil_div(g.n, per_batch_target), 16));
+  const int64_t chunks = ceil_div(g.n, chunk);
+  if (threads == 1) {
+    for (int64_t bi = 0; bi < g.batch; ++bi) run_gemv_chunk(g, kr, bi, 0, g.n);
+    return;
+  }
+  parallel_for(g.batch * chunks, [&](int64_t task, int) {
+    const int64_t bi = task / chunks;
+    const int64_t j0 = (task % chunks) * chunk;
+    run_gemv_chunk(g, kr, bi, j0, std::min(g.n, j0 + chunk));
+  });
+}
+
+void run_gemv_for(const GemmArgs& p, const GemmKernels& kr) {
+  GemvArgs g;
+  g.k = p.k;
+  g.batch = p.batch;
+  g.alpha = p.alpha;
+  g.beta = p.beta;
+  if (p.m == 1) {
+    // y = C row 0; x = op(A) row 0; operator = op(B)^T.
+    g.x = p.a;
+    g.inc_x = p.trans_a ? p.lda : 1;
+    g.stride_x = p.stride_a;
+    g.mat = p.b;
+    g.ld = p.ldb;
+    g.stride_mat = p.stride_b;
+    g.dots = p.trans_b;
+    g.y = p.c;
+    g.inc_y = 1;
+    g.stride_y = p.stride_c;
+    g.n = p.n;
+  } else {
+    // N == 1: y = C column 0; x = op(B) column 0; operator = op(A).
+    g.x = p.b;
+    g.inc_x = p.trans_b ? 1 : p.ldb;
+    g.stride_x = p.stride_b;
+    g.mat = p.a;
+    g.ld = p.lda;
+    g.stride_mat = p.stride_a;
+    g.dots = !p.trans_a;
+    g.y = p.c;
+    g.inc_y = p.ldc;
+    g.stride_y = p.stride_c;
+    g.n = p.m;
+  }
+  run_gemv(g, kr);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void scale_c(const GemmArgs& p) {
+  const float zero_product = p.alpha * 0.0f;  // alpha times an empty sum
+  for (int64_t bi = 0; bi < p.batch; ++bi) {
+    float* c = p.c + bi * p.stride_c;
+    for (int64_t i = 0; i < p.m; ++i) {
+      float* row = c + i * p.ldc;
+      for (int64_t j = 0; j < p.n; ++j) row[j] = p.beta != 0.0f ? zero_product + p.beta * row[j] : zero_product;
+    }
+  }
+}
+
+void run_batches_in_parallel(const GemmArgs& p, const GemmKernels& kr) {
+  if (p.m == 1 || p.n == 1) {
+    run_gemv_for(p, kr);
+  } else {
+    run_blocked(p, kr);
+  }
+}
+
+}  // namespace
+
+void gemm_f32(const GemmArgs& p) {
+  if (p.m <= 0 || p.n <= 0 || p.batch <= 0) return;
+  if (p.k <= 0) {
+    scale_c(p);
+    return;
+  }
+  const GemmKernels& kr = kernels();
+  const int64_t c_extent = (p.m - 1) * p.ldc + p.n;
+  if (p.batch > 1 && p.stride_c < c_extent) {
+    // C matrices of different batches overlap: run the batches one after another.
+    GemmArgs one = p;
+    one.batch = 1;
+    for (int64_t bi = 0; bi < p.batch; ++bi) {
+      one.a = p.a + bi * p.stride_a;
+      one.b = p.b + bi * p.stride_b;
+      one.c = p.c + bi * p.stride_c;
+      run_batches_in_parallel(one, kr);
+    }
+    return;
+  }
+  run_batches_in_parallel(p, kr);
+}
+
+const char* gemm_isa_name() { return kernels().name; }
+
+}  // namespace strata

@@ -1,0 +1,33 @@
+// fp32 GEMM: C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b] for b in [0, batch).
+//
+// Row-major, M x N x K with op(X) = X or X^T per operand. Pointers point at element (0, 0) of
+// batch 0; batch b starts stride_x elements further (0 broadcasts one matrix to every batch).
+// beta == 0 writes C without reading it (NaN in C is not propagated). Batches are applied in
+// order, so when C matrices of different batches overlap (stride_c == 0, say) the result is what
+// a sequential loop over b would leave.
+//
+// Preconditions (checked by the caller, see bind_gemm.cc): every element touched is in bounds,
+// ldc >= N when M > 1, and C does not overlap A or B.
+#pragma once
+
+#include <cstdint>
+
+namespace strata {
+
+struct GemmArgs {
+  const float* a = nullptr;
+  const float* b = nullptr;
+  float* c = nullptr;
+  int64_t lda = 0, ldb = 0, ldc = 0;
+  bool trans_a = false, trans_b = false;
+  int64_t m = 0, n = 0, k = 0, batch = 1;
+  int64_t stride_a = 0, stride_b = 0, stride_c = 0;
+  float alpha = 1.0f, beta = 0.0f;
+};
+
+void gemm_f32(const GemmArgs& args);
+
+// Instruction set the GEMM kernels were chosen for: "avx512", "avx2" or "portable".
+const char* gemm_isa_name();
+
+}  // namespace strata

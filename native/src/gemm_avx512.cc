@@ -1,0 +1,261 @@
+// AVX-512 GEMM kernels: an 8x48 micro-tile (24 zmm accumulators, 3 B vectors, 1 broadcast).
+// Every function carries its own target attribute; the rest of the addon is built for baseline
+// x86-64 and only calls in here when the CPU has AVX-512 (see cpu.cc).
+#include <immintrin.h>
+
+#include <algorithm>
+
+// GCC 12 flags the deliberately undefined lanes inside some AVX-512 intrinsics.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include "gemm_kernels.h"
+#include "simd_transpose.h"
+
+#define STRATA_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
+
+namespace strata {
+namespace {
+
+constexpr int kMr = 8;
+constexpr int kNv = 3;  // zmm vectors per micro-tile row
+constexpr int kNr = kNv * 16;
+
+STRATA_AVX512 inline __mmask16 tail_mask(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+STRATA_AVX512 void pack_a(const float* a, int64_t lda, bool trans, int64_t rows, int64_t kc,
+                          float* dst) {
+  for (int64_t i0 = 0; i0 < rows; i0 += kMr, dst += kMr * kc) {
+    const int64_t r = std::min<int64_t>(kMr, rows - i0);
+    if (trans) {  // op(A)(i, k) = a[k*lda + i]: each k is a contiguous run of r values
+      const float* src = a + i0;
+      const __mmask8 mask = static_cast<__mmask8>((1u << r) - 1u);
+      for (int64_t k = 0; k < kc; ++k) {
+        _mm256_store_ps(dst + k * kMr, _mm256_maskz_loadu_ps(mask, src + k * lda));
+      }
+      continue;
+    }
+    const float* src = a + i0 * lda;  // op(A)(i, k) = src[i*lda + k]: transpose 8x8 blocks
+    int64_t k = 0;
+    if (r == kMr) {
+      for (; k + 8 <= kc; k += 8) {
+        __m256 v[8];
+        for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + i * lda + k);
+        transpose8x8(v);
+        for (int t = 0; t < 8; ++t) _mm256_store_ps(dst + (k + t) * kMr, v[t]);
+      }
+    }
+    for (; k < kc; ++k) {
+      for (int64_t i = 0; i < kMr; ++i) dst[k * kMr + i] = i < r ? src[i * lda + k] : 0.0f;
+    }
+  }
+}
+
+STRATA_AVX512 void pack_b(const float* b, int64_t ldb, bool trans, int64_t kc, int64_t cols,
+                          float* dst) {
+  for (int64_t j0 = 0; j0 < cols; j0 += kNr, dst += kNr * kc) {
+    const int64_t c = std::min<int64_t>(kNr, cols - j0);
+    if (!trans) {  // op(B)(k, j) = b[k*ldb + j]: each k is a contiguous run of c values
+      const float* src = b + j0;
+      const __mmask16 m0 = tail_mask(c), m1 = tail_mask(c - 16), m2 = tail_mask(c - 32);
+      if (c == kNr) {
+        for (int64_t k = 0; k < kc; ++k) {
+          const float* s = src + k * ldb;
+          _mm512_store_ps(dst + k * kNr, _mm512_loadu_ps(s));
+          _mm512_store_ps(dst + k * kNr + 16, _mm512_loadu_ps(s + 16));
+          _mm512_store_ps(dst + k * kNr + 32, _mm512_loadu_ps(s + 32));
+        }
+      } else {
+        for (int64_t k = 0; k < kc; ++k) {
+          const float* s = src + k * ldb;
+          _mm512_store_ps(dst + k * kNr, _mm512_maskz_loadu_ps(m0, s));
+          _mm512_store_ps(dst + k * kNr + 16, c > 16 ? _mm512_maskz_loadu_ps(m1, s + 16)
+                                                     : _mm512_setzero_ps());
+          _mm512_store_ps(dst + k * kNr + 32, c > 32 ? _mm512_maskz_loadu_ps(m2, s + 32)
+                                                     : _mm512_setzero_ps());
+        }
+      }
+      continue;
+    }
+    // op(B)(k, j) = b[j*ldb + k]: columns of op(B) are contiguous rows of b. Full groups of 8
+    // columns go through 8x8 transposes, the rest one value at a time.
+    const float* src = b + j0 * ldb;
+    const int64_t full_groups = c / 8;
+    int64_t k = 0;
+    for (; k + 8 <= kc; k += 8) {
+      for (int64_t g = 0; g < full_groups; ++g) {
+        __m256 v[8];
+        for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + (g * 8 + i) * ldb + k);
+        transpose8x8(v);
+        for (int t = 0; t < 8; ++t) _mm256_store_ps(dst + (k + t) * kNr + g * 8, v[t]);
+      }
+    }
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const int64_t j_start = kk < k ? full_groups * 8 : 0;
+      for (int64_t j = j_start; j < kNr; ++j) dst[kk * kNr + j] = j < c ? src[j * ldb + kk] : 0.0f;
+    }
+  }
+}
+
+STRATA_AVX512 void micro(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                         int mr_used, int nr_used, float alpha, float beta) {
+  __m512 acc[kMr][kNv];
+#pragma GCC unroll 8
+  for (int i = 0; i < kMr; ++i) {
+#pragma GCC unroll 3
+    for (int v = 0; v < kNv; ++v) acc[i][v] = _mm512_setzero_ps();
+  }
+  for (int i = 0; i < mr_used; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(b);
+    const __m512 b1 = _mm512_load_ps(b + 16);
+    const __m512 b2 = _mm512_load_ps(b + 32);
+#pragma GCC unroll 8
+    for (int i = 0; i < kMr; ++i) {
+      const __m512 av = _mm512_set1_ps(a[i]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+      acc[i][2] = _mm512_fmadd_ps(av, b2, acc[i][2]);
+    }
+    a += kMr;
+    b += kNr;
+  }
+
+  const __m512 va = _mm512_set1_ps(alpha);
+  const __m512 vb = _mm512_set1_ps(beta);
+  if (mr_used == kMr && nr_used == kNr) {
+#pragma GCC unroll 8
+    for (int i = 0; i < kMr; ++i) {
+      float* row = c + i * ldc;
+#pragma GCC unroll 3
+      for (int v = 0; v < kNv; ++v) {
+        __m512 out = _mm512_mul_ps(acc[i][v], va);
+        if (beta != 0.0f) out = _mm512_fmadd_ps(_mm512_loadu_ps(row + v * 16), vb, out);
+        _mm512_storeu_ps(row + v * 16, out);
+      }
+    }
+    return;
+  }
+  const __mmask16 masks[kNv] = {tail_mask(nr_used), tail_mask(nr_used - 16), tail_mask(nr_used - 32)};
+#pragma GCC unroll 8
+  for (int i = 0; i < kMr; ++i) {
+    if (i >= mr_used) break;
+    float* row = c + i * ldc;
+#pragma GCC unroll 3
+    for (int v = 0; v < kNv; ++v) {
+      if (nr_used <= v * 16) break;
+      __m512 out = _mm512_mul_ps(acc[i][v], va);
+      if (beta != 0.0f) out = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[v], row + v * 16), vb, out);
+      _mm512_mask_storeu_ps(row + v * 16, masks[v], out);
+    }
+  }
+}
+
+// Output blocks of this many columns keep their partial sums in L1 while rows of m stream past.
+constexpr int64_t kGemvBlock = 2048;
+
+STRATA_AVX512 inline float horizontal_sum(__m512 v) {
+  __m512 t = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  t = _mm512_add_ps(t, _mm512_shuffle_f32x4(t, t, _MM_SHUFFLE(2, 3, 0, 1)));
+  __m128 q = _mm512_castps512_ps128(t);
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  q = _mm_add_ss(q, _mm_movehdup_ps(q));
+  return _mm_cvtss_f32(q);
+}
+
+STRATA_AVX512 void gemv_rows(int64_t k, int64_t n, const float* x, const float* m, int64_t ld,
+                             float* y, float alpha, float beta) {
+  alignas(64) float acc[kGemvBlock];
+  for (int64_t j0 = 0; j0 < n; j0 += kGemvBlock) {
+    const int64_t w = std::min(kGemvBlock, n - j0);
+    const float* base = m + j0;
+    for (int64_t j = 0; j < w; j += 16) _mm512_store_ps(acc + j, _mm512_setzero_ps());
+    int64_t kk = 0;
+    for (; kk + 4 <= k; kk += 4) {
+      const __m512 x0 = _mm512_set1_ps(x[kk]), x1 = _mm512_set1_ps(x[kk + 1]);
+      const __m512 x2 = _mm512_set1_ps(x[kk + 2]), x3 = _mm512_set1_ps(x[kk + 3]);
+      const float* r0 = base + kk * ld;
+      const float* r1 = r0 + ld;
+      const float* r2 = r1 + ld;
+      const float* r3 = r2 + ld;
+      int64_t j = 0;
+      for (; j + 16 <= w; j += 16) {
+        __m512 s = _mm512_load_ps(acc + j);
+        s = _mm512_fmadd_ps(x0, _mm512_loadu_ps(r0 + j), s);
+        s = _mm512_fmadd_ps(x1, _mm512_loadu_ps(r1 + j), s);
+        s = _mm512_fmadd_ps(x2, _mm512_loadu_ps(r2 + j), s);
+        s = _mm512_fmadd_ps(x3, _mm512_loadu_ps(r3 + j), s);
+        _mm512_store_ps(acc + j, s);
+      }
+      if (j < w) {
+        const __mmask16 mk = tail_mask(w - j);
+        __m512 s = _mm512_load_ps(acc + j);
+        s = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(mk, r0 + j), s);
+        s = _mm512_fmadd_ps(x1, _mm512_maskz_loadu_ps(mk, r1 + j), s);
+        s = _mm512_fmadd_ps(x2, _mm512_maskz_loadu_ps(mk, r2 + j), s);
+        s = _mm512_fmadd_ps(x3, _mm512_maskz_loadu_ps(mk, r3 + j), s);
+        _mm512_store_ps(acc + j, s);
+      }
+    }
+    for (; kk < k; ++kk) {
+      const __m512 x0 = _mm512_set1_ps(x[kk]);
+      const float* r0 = base + kk * ld;
+      for (int64_t j = 0; j < w; j += 16) {
+        const __mmask16 mk = tail_mask(w - j);
+        _mm512_store_ps(acc + j, _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(mk, r0 + j),
+                                                 _mm512_load_ps(acc + j)));
+      }
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int64_t j = 0; j < w; j += 16) {
+      const __mmask16 mk = tail_mask(w - j);
+      __m512 out = _mm512_mul_ps(_mm512_load_ps(acc + j), va);
+      if (beta != 0.0f) out = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, y + j0 + j), vb, out);
+      _mm512_mask_storeu_ps(y + j0 + j, mk, out);
+    }
+  }
+}
+
+STRATA_AVX512 void gemv_dots(int64_t k, int64_t n, const float* x, const float* m, int64_t ld,
+                             float* y, float alpha, float beta) {
+  int64_t j = 0;
+  float out[4];
+  for (; j < n; j += 4) {
+    const int rows = static_cast<int>(std::min<int64_t>(4, n - j));
+    const float* r[4];
+    for (int t = 0; t < 4; ++t) r[t] = m + (j + std::min(t, rows - 1)) * ld;
+    __m512 s[4][2];
+    for (int t = 0; t < 4; ++t) s[t][0] = s[t][1] = _mm512_setzero_ps();
+    int64_t kk = 0;
+    for (; kk + 32 <= k; kk += 32) {
+      const __m512 xa = _mm512_loadu_ps(x + kk), xb = _mm512_loadu_ps(x + kk + 16);
+#pragma GCC unroll 4
+      for (int t = 0; t < 4; ++t) {
+        s[t][0] = _mm512_fmadd_ps(_mm512_loadu_ps(r[t] + kk), xa, s[t][0]);
+        s[t][1] = _mm512_fmadd_ps(_mm512_loadu_ps(r[t] + kk + 16), xb, s[t][1]);
+      }
+    }
+    for (; kk < k; kk += 16) {
+      const __mmask16 mk = tail_mask(k - kk);
+      const __m512 xa = _mm512_maskz_loadu_ps(mk, x + kk);
+#pragma GCC unroll 4
+      for (int t = 0; t < 4; ++t) s[t][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, r[t] + kk), xa, s[t][0]);
+    }
+    for (int t = 0; t < 4; ++t) out[t] = horizontal_sum(_mm512_add_ps(s[t][0], s[t][1]));
+    for (int t = 0; t < rows; ++t) {
+      const float v = alpha * out[t];
+      y[j + t] = beta != 0.0f ? v + beta * y[j + t] : v;
+    }
+  }
+}
+
+}  // namespace
+
+const GemmKernels kGemmKernelsAvx512 = {
+    "avx512", kMr, kNr, /*kc=*/256, /*mc=*/192, /*nc=*/1536, pack_a, pack_b, micro, gemv_rows, gemv_dots,
+};
+
+}  // namespace strata

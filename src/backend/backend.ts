@@ -1,0 +1,157 @@
+import type { FloatArray, Storage } from '../tensor/dtype.js';
+import type { Shape } from '../tensor/shape.js';
+
+/**
+ * A strided window onto a typed array. `shape`, `strides` and `offset` are in elements.
+ * The tensor layer validates that every element it addresses lies inside `data`.
+ */
+export interface View<T extends Storage = Storage> {
+  readonly data: T;
+  readonly shape: Shape;
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+export type UnaryOp =
+  | 'neg'
+  | 'exp'
+  | 'log'
+  | 'sqrt'
+  | 'rsqrt'
+  | 'abs'
+  | 'sign'
+  | 'tanh'
+  | 'sigmoid'
+  | 'relu'
+  | 'gelu'
+  | 'geluTanh'
+  | 'silu'
+  | 'sin'
+  | 'cos'
+  | 'square'
+  | 'reciprocal'
+  | 'powScalar'
+  | 'addScalar'
+  | 'mulScalar'
+  | 'geluGrad'
+  | 'geluTanhGrad'
+  | 'siluGrad'
+  | 'sigmoidGrad'
+  | 'tanhGrad'
+  | 'step';
+
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum';
+export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+export type ReduceOp = 'sum' | 'max' | 'min' | 'prod';
+export type ArgReduceOp = 'argmax' | 'argmin';
+
+/** One GEMM operand: row-major matrices at `offset + b * batchStride`, leading dimension `ld`. */
+export interface MatOperand {
+  readonly data: FloatArray;
+  readonly offset: number;
+  readonly ld: number;
+  readonly trans: boolean;
+  readonly batchStride: number;
+}
+
+/** Axis-split description of a contiguous buffer: (outer, n, inner) with the op acting along n. */
+export interface AxisLayout {
+  readonly outer: number;
+  readonly n: number;
+  readonly inner: number;
+}
+
+export interface Conv2dGeometry {
+  readonly batch: number;
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
+  readonly kernelH: number;
+  readonly kernelW: number;
+  readonly strideH: number;
+  readonly strideW: number;
+  readonly padH: number;
+  readonly padW: number;
+  readonly dilationH: number;
+  readonly dilationW: number;
+  readonly outH: number;
+  readonly outW: number;
+}
+
+export interface AttentionArgs {
+  /** (B, Hq, T, D) contiguous */
+  readonly q: FloatArray;
+  /** (B, Hkv, S, D) contiguous */
+  readonly k: FloatArray;
+  /** (B, Hkv, S, D) contiguous */
+  readonly v: FloatArray;
+  /** additive mask, contiguous (B or 1, Hq or 1, T, S) described by its batch/head strides, or null */
+  readonly mask: FloatArray | null;
+  readonly maskBatchStride: number;
+  readonly maskHeadStride: number;
+  readonly batch: number;
+  readonly headsQ: number;
+  readonly headsKV: number;
+  readonly tq: number;
+  readonly tk: number;
+  readonly headDim: number;
+  readonly scale: number;
+  /** query i attends to keys j <= i + (tk - tq) */
+  readonly causal: boolean;
+  /** (B, Hq, T, D) */
+  readonly out: FloatArray;
+}
+
+/**
+ * The narrow interface every backend implements. Kernels write contiguous outputs
+ * and know nothing about autograd. The reference backend implements all of them for
+ * f32 and f64; the native backend accelerates f32 and defers the rest to reference.
+ */
+export interface Backend {
+  readonly name: 'reference' | 'native';
+  /** Strided copy into a contiguous array of the same element type. */
+  copy(src: View, out: Storage): void;
+  /** Strided copy between two views of the same shape and element type (dst may overlap src). */
+  assign(dst: View, src: View): void;
+  unary(op: UnaryOp, x: View<FloatArray>, out: FloatArray, scalar: number): void;
+  /** `a` and `b` are already broadcast to the output shape (zero strides). */
+  binary(op: BinaryOp, a: View<FloatArray | Int32Array>, b: View<FloatArray | Int32Array>, out: FloatArray | Int32Array): void;
+  compare(op: CompareOp, a: View, b: View, out: Uint8Array): void;
+  where(cond: View<Uint8Array>, a: View<FloatArray>, b: View<FloatArray>, out: FloatArray): void;
+  reduce(op: ReduceOp, x: FloatArray, layout: AxisLayout, out: FloatArray): void;
+  argReduce(op: ArgReduceOp, x: FloatArray, layout: AxisLayout, out: Int32Array): void;
+  /** out[b] = op(A[b]) @ op(B[b]); out is contiguous (batch, m, n). */
+  matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number): void;
+  /** Row-wise softmax (or log-softmax) of a contiguous (rows, cols) array. */
+  softmax(x: FloatArray, rows: number, cols: number, out: FloatArray, log: boolean): void;
+  layerNorm(
+    x: FloatArray,
+    weight: FloatArray | null,
+    bias: FloatArray | null,
+    rows: number,
+    cols: number,
+    eps: number,
+    out: FloatArray,
+    mean: FloatArray,
+    rstd: FloatArray,
+  ): void;
+  rmsNorm(x: FloatArray, weight: FloatArray | null, rows: number, cols: number, eps: number, out: FloatArray, rstd: FloatArray): void;
+  /** torch.gather along n: out(outer, m, inner)[o, i, j] = x[o, index[o, i, j], j]. */
+  gather(x: FloatArray, layout: AxisLayout, index: Int32Array, m: number, out: FloatArray): void;
+  /** out[o, index[o, i, j], j] += src[o, i, j]; out has `layout`. */
+  scatterAdd(out: FloatArray, layout: AxisLayout, index: Int32Array, m: number, src: FloatArray): void;
+  /** out(outer, idx.length, inner)[o, i, j] = x[o, idx[i], j]. */
+  indexSelect(x: FloatArray, layout: AxisLayout, idx: Int32Array, out: FloatArray): void;
+  /** out[o, idx[i], j] += src[o, i, j]. */
+  indexAdd(out: FloatArray, layout: AxisLayout, idx: Int32Array, src: FloatArray): void;
+  /** (B, C, H, W) -> columns (B, C*kh*kw, outH*outW). */
+  im2col(x: FloatArray, g: Conv2dGeometry, out: FloatArray): void;
+  /** Adjoint of im2col: accumulates columns back into a zeroed (B, C, H, W) array. */
+  col2im(cols: FloatArray, g: Conv2dGeometry, out: FloatArray): void;
+  /**
+   * Rotary embedding of contiguous x (rows, T, D) with cos/sin (T, D/2) [row t of cos is position t].
+   * interleaved: pairs (2i, 2i+1); otherwise halves (i, i + D/2). inverse rotates by -angle.
+   */
+  rope(x: FloatArray, rows: number, t: number, d: number, cos: FloatArray, sin: FloatArray, interleaved: boolean, inverse: boolean, out: FloatArray): void;
+  attention(args: AttentionArgs): void;
+}

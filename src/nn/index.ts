@@ -1,0 +1,2 @@
+export { Module } from './module.js';
+export { Linear, Embedding, LayerNorm, RMSNorm, Dropout, type InitOptions } from './layers.js';

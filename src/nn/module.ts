@@ -1,0 +1,89 @@
+import { StrataError, fmtShape } from '../errors.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { noGrad } from '../tensor/grad-mode.js';
+
+/**
+ * A walkable tree of named parameters. Names join with '.', so a model's parameter names are
+ * its checkpoint keys (e.g. `h.0.attn.c_attn.weight`).
+ */
+export class Module {
+  training = true;
+  private readonly params = new Map<string, Tensor>();
+  private readonly children = new Map<string, Module>();
+
+  /** Registers a trainable tensor under `name` and returns it. */
+  protected param(name: string, t: Tensor): Tensor {
+    if (!t.isContiguous || t.offset !== 0) throw new StrataError('argument', 'Module.param', `parameter '${name}' must be a contiguous tensor`);
+    t.requiresGrad_(true);
+    this.params.set(name, t);
+    return t;
+  }
+
+  /** Registers a sub-module under `name` and returns it. */
+  protected module<M extends Module>(name: string, m: M): M {
+    this.children.set(name, m);
+    return m;
+  }
+
+  namedParameters(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [n, t] of this.params) out.push([prefix + n, t]);
+    for (const [n, c] of this.children) out.push(...c.namedParameters(`${prefix}${n}.`));
+    return out;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, t]) => t);
+  }
+
+  namedModules(prefix = ''): [string, Module][] {
+    const out: [string, Module][] = [[prefix.replace(/\.$/, ''), this]];
+    for (const [n, c] of this.children) out.push(...c.namedModules(`${prefix}${n}.`));
+    return out;
+  }
+
+  train(flag = true): this {
+    for (const [, m] of this.namedModules()) m.training = flag;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad = null;
+  }
+
+  numParameters(): number {
+    return this.parameters().reduce((n, p) => n + p.size, 0);
+  }
+
+  stateDict(): Record<string, Tensor> {
+    return Object.fromEntries(this.namedParameters());
+  }
+
+  /** Copies values into the parameters by name; shapes must match exactly. */
+  loadStateDict(state: Record<string, Tensor>, options: { strict?: boolean } = {}): void {
+    const strict = options.strict ?? true;
+    const own = new Map(this.namedParameters());
+    if (strict) {
+      const missing = [...own.keys()].filter((k) => !(k in state));
+      const unexpected = Object.keys(state).filter((k) => !own.has(k));
+      if (missing.length || unexpected.length) {
+        throw new StrataError('argument', 'loadStateDict', `missing keys [${missing.join(', ')}], unexpected keys [${unexpected.join(', ')}]`);
+      }
+    }
+    noGrad(() => {
+      for (const [k, p] of own) {
+        const src = state[k];
+        if (!src) continue;
+        if (src.shape.length !== p.shape.length || src.shape.some((d, i) => d !== p.shape[i])) {
+          throw new StrataError('shape', 'loadStateDict', `'${k}' is ${fmtShape(src.shape)} in the state but ${fmtShape(p.shape)} in the model`);
+        }
+        const vals = src.to(p.dtype).contiguous();
+        p.data.set(vals.data.subarray(vals.offset, vals.offset + vals.size) as never);
+      }
+    });
+  }
+}

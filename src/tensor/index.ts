@@ -1,0 +1,16 @@
+export { Tensor, isTensor, type TensorLike } from './tensor.js';
+export type { DType } from './dtype.js';
+export { Generator, defaultGenerator, manualSeed } from './random.js';
+export { noGrad, enableGrad, isGradEnabled } from './grad-mode.js';
+export * from './ops/creation.js';
+export * from './ops/views.js';
+export * from './ops/elementwise.js';
+export * from './ops/reduce.js';
+export * from './ops/linalg.js';
+export * from './ops/nn.js';
+export * from './ops/indexing.js';
+export * from './ops/join.js';
+export * from './ops/conv.js';
+export * from './ops/rope.js';
+export * from './ops/attention.js';
+export * from './ops/loss.js';

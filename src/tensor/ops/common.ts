@@ -1,0 +1,68 @@
+import { StrataError, fmtShape } from '../../errors.js';
+import { type DType, type FloatArray, allocStorage, isComputeFloat } from '../dtype.js';
+import { type Shape, numel } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import type { View } from '../../backend/backend.js';
+
+/** A fresh contiguous tensor (zero-filled). */
+export function empty(dtype: DType, shape: Shape): Tensor {
+  return new Tensor(allocStorage(dtype, numel(shape)), dtype, shape);
+}
+
+/** The float dtype an op computes in: f64 stays f64, everything else becomes f32. */
+export function computeDType(...ts: Tensor[]): 'f32' | 'f64' {
+  return ts.some((t) => t.dtype === 'f64') ? 'f64' : 'f32';
+}
+
+/** Upcasts storage formats (f16, bf16) and integers to the compute float dtype. */
+export function asFloat(t: Tensor, dtype: 'f32' | 'f64' = computeDType(t)): Tensor {
+  return t.dtype === dtype ? t : t.to(dtype);
+}
+
+export function floatView(t: Tensor): View<FloatArray> {
+  if (!isComputeFloat(t.dtype)) throw new StrataError('dtype', 'kernel', `expected a float tensor, got ${t.dtype}`);
+  return t.view() as View<FloatArray>;
+}
+
+/** Contiguous float data starting at index 0 (copies only when needed). */
+export function denseFloat(t: Tensor): FloatArray {
+  const c = t.contiguous();
+  const d = c.data as FloatArray;
+  if (c.offset === 0 && d.length === c.size) return d;
+  return d.subarray(c.offset, c.offset + c.size);
+}
+
+export function denseInt(t: Tensor, op: string): Int32Array {
+  if (t.dtype !== 'i32') {
+    if (t.dtype === 'u8' || t.dtype === 'bool') return denseInt(t.to('i32'), op);
+    throw new StrataError('dtype', op, `index tensor must be i32, got ${t.dtype}`);
+  }
+  const c = t.contiguous();
+  const d = c.data as Int32Array;
+  return c.offset === 0 && d.length === c.size ? d : d.subarray(c.offset, c.offset + c.size);
+}
+
+/** A 0-d tensor holding `v` in `dtype` (never requires grad). */
+export function scalar(v: number, dtype: DType): Tensor {
+  const t = empty(dtype, []);
+  t.data[0] = v;
+  return t;
+}
+
+export function expectFloat(t: Tensor, op: string): void {
+  if (!isComputeFloat(t.dtype) && t.dtype !== 'f16' && t.dtype !== 'bf16') {
+    throw new StrataError('dtype', op, `expected a floating-point tensor, got ${t.dtype} ${fmtShape(t.shape)}`);
+  }
+}
+
+export function expectRank(t: Tensor, ranks: number | readonly number[], op: string, what = 'input'): void {
+  const list = typeof ranks === 'number' ? [ranks] : ranks;
+  if (!list.includes(t.ndim)) {
+    throw new StrataError('shape', op, `${what} must have rank ${list.join(' or ')}, got shape ${fmtShape(t.shape)}`);
+  }
+}
+
+/** Axis-split layout of a contiguous tensor around `axis`. */
+export function axisLayout(shape: Shape, axis: number): { outer: number; n: number; inner: number } {
+  return { outer: numel(shape.slice(0, axis)), n: shape[axis]!, inner: numel(shape.slice(axis + 1)) };
+}

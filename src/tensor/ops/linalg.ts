@@ -1,0 +1,89 @@
+import { StrataError, fmtShape } from '../../errors.js';
+import type { FloatArray } from '../dtype.js';
+import { broadcastShapes, numel } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { record } from '../grad-mode.js';
+import { backend } from '../../backend/index.js';
+import type { MatOperand } from '../../backend/backend.js';
+import { asFloat, computeDType, empty, expectFloat } from './common.js';
+import { sumToShape } from './elementwise.js';
+import { contiguous, expand, reshape, squeeze, transpose, unsqueeze } from './views.js';
+
+/**
+ * Describes the last two dims of `t` (already broadcast to `batchShape`) as a GEMM operand,
+ * reading transposed layouts in place. Returns null when the layout needs a copy first.
+ */
+function operand(t: Tensor, batchShape: readonly number[]): MatOperand | null {
+  const nd = t.ndim;
+  const rows = t.shape[nd - 2]!;
+  const cols = t.shape[nd - 1]!;
+  let rs = t.strides[nd - 2]!;
+  let cs = t.strides[nd - 1]!;
+  if (rows === 1) rs = cols;
+  if (cols === 1) cs = 1;
+  let trans: boolean;
+  let ld: number;
+  if (cs === 1 && rs >= cols) {
+    trans = false;
+    ld = Math.max(rs, 1);
+  } else if (rs === 1 && cs >= rows) {
+    trans = true;
+    ld = Math.max(cs, 1);
+  } else return null;
+  // the batch dims must collapse into one stride
+  const bs = t.strides.slice(0, nd - 2);
+  let batchStride = 0;
+  let expectNext: number | null = null;
+  for (let i = batchShape.length - 1; i >= 0; i--) {
+    const d = batchShape[i]!;
+    if (d === 1) continue;
+    const s = bs[i]!;
+    if (expectNext === null) batchStride = s;
+    else if (s !== expectNext) return null;
+    expectNext = s * d;
+  }
+  return { data: t.data as FloatArray, offset: t.offset, ld, trans, batchStride };
+}
+
+/** Matrix product with numpy/torch semantics: 1-D operands, broadcast batch dims, transposed views read in place. */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  expectFloat(a, 'matmul');
+  expectFloat(b, 'matmul');
+  if (a.ndim === 0 || b.ndim === 0) throw new StrataError('shape', 'matmul', `operands must be at least 1-D, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  if (a.ndim === 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
+  if (b.ndim === 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
+  const m = a.shape[a.ndim - 2]!;
+  const k = a.shape[a.ndim - 1]!;
+  const k2 = b.shape[b.ndim - 2]!;
+  const n = b.shape[b.ndim - 1]!;
+  if (k !== k2) throw new StrataError('shape', 'matmul', `inner dimensions differ: a ${fmtShape(a.shape)} vs b ${fmtShape(b.shape)}`);
+  const batchShape = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const dt = computeDType(a, b);
+  let ea = expand(asFloat(a, dt), [...batchShape, m, k]);
+  let eb = expand(asFloat(b, dt), [...batchShape, k, n]);
+  let oa = operand(ea, batchShape);
+  if (!oa) oa = operand((ea = contiguous(ea)), batchShape)!;
+  let ob = operand(eb, batchShape);
+  if (!ob) ob = operand((eb = contiguous(eb)), batchShape)!;
+  const out = empty(dt, [...batchShape, m, n]);
+  const batch = numel(batchShape);
+  if (batch > 0 && m > 0 && n > 0) backend().matmul(oa, ob, out.data as FloatArray, m, n, k, batch);
+  return record('matmul', [a, b], out, (g) => [
+    a.requiresGrad ? sumToShape(matmul(g, transpose(b, -1, -2)), a.shape) : null,
+    b.requiresGrad ? sumToShape(matmul(transpose(a, -1, -2), g), b.shape) : null,
+  ]);
+}
+
+/** y = x @ weight^T + bias, with weight (out, in) as torch.nn.Linear stores it. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  if (weight.ndim !== 2) throw new StrataError('shape', 'linear', `weight must be (out, in), got ${fmtShape(weight.shape)}`);
+  if (x.shape[x.ndim - 1] !== weight.shape[1]) {
+    throw new StrataError('shape', 'linear', `input ${fmtShape(x.shape)} does not end in in_features ${weight.shape[1]} of weight ${fmtShape(weight.shape)}`);
+  }
+  // fold leading dims into rows so one GEMM covers the whole batch
+  const lead = x.shape.slice(0, -1);
+  const x2 = x.ndim === 2 ? x : reshape(x, [numel(lead), weight.shape[1]!]);
+  let y = matmul(x2, transpose(weight, 0, 1));
+  if (bias) y = y.add(bias);
+  return x.ndim === 2 ? y : reshape(y, [...lead, weight.shape[0]!]);
+}

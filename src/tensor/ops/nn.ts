@@ -1,0 +1,122 @@
+import { StrataError, fmtShape } from '../../errors.js';
+import type { FloatArray } from '../dtype.js';
+import { normAxis, numel } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { record } from '../grad-mode.js';
+import { backend } from '../../backend/index.js';
+import { Generator, defaultGenerator } from '../random.js';
+import { asFloat, computeDType, denseFloat, empty, expectFloat } from './common.js';
+import { exp, mul, sub } from './elementwise.js';
+import { mean, sum } from './reduce.js';
+import { contiguous, reshape, transpose } from './views.js';
+import { rand } from './creation.js';
+
+function lastDimKernel(x: Tensor, log: boolean): Tensor {
+  const xf = contiguous(asFloat(x));
+  const cols = x.shape[x.ndim - 1] ?? 1;
+  const out = empty(xf.dtype, x.shape);
+  backend().softmax(denseFloat(xf), cols === 0 ? 0 : xf.size / cols, cols, out.data as FloatArray, log);
+  return out;
+}
+
+function softmaxLast(x: Tensor): Tensor {
+  const y = lastDimKernel(x, false);
+  // dx = y * (g - sum(g * y))
+  return record('softmax', [x], y, (g) => [mul(y, sub(g, sum(mul(g, y), -1, true)))]);
+}
+
+function logSoftmaxLast(x: Tensor): Tensor {
+  const y = lastDimKernel(x, true);
+  // dx = g - softmax * sum(g)
+  return record('logSoftmax', [x], y, (g) => [sub(g, mul(exp(y), sum(g, -1, true)))]);
+}
+
+function alongLast(x: Tensor, dim: number, op: string, f: (t: Tensor) => Tensor): Tensor {
+  expectFloat(x, op);
+  if (x.ndim === 0) throw new StrataError('shape', op, 'input must be at least 1-D');
+  const ax = normAxis(dim, x.ndim, op);
+  if (ax === x.ndim - 1) return f(x);
+  return transpose(f(transpose(x, ax, -1)), ax, -1);
+}
+
+export function softmax(x: Tensor, dim = -1): Tensor {
+  return alongLast(x, dim, 'softmax', softmaxLast);
+}
+
+export function logSoftmax(x: Tensor, dim = -1): Tensor {
+  return alongLast(x, dim, 'logSoftmax', logSoftmaxLast);
+}
+
+function checkNormParam(p: Tensor | null | undefined, cols: number, op: string, what: string): void {
+  if (p && (p.ndim !== 1 || p.shape[0] !== cols)) {
+    throw new StrataError('shape', op, `${what} must be (${cols},), got ${fmtShape(p.shape)}`);
+  }
+}
+
+/** Layer normalization over the last dimension, with optional affine weight and bias. */
+export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
+  expectFloat(x, 'layerNorm');
+  const cols = x.shape[x.ndim - 1]!;
+  checkNormParam(weight, cols, 'layerNorm', 'weight');
+  checkNormParam(bias, cols, 'layerNorm', 'bias');
+  const dt = computeDType(x);
+  const xf = contiguous(asFloat(x, dt));
+  const rows = cols === 0 ? 0 : xf.size / cols;
+  const out = empty(dt, x.shape);
+  const mu = empty(dt, [rows, 1]);
+  const rstd = empty(dt, [rows, 1]);
+  const w = weight ? denseFloat(asFloat(weight, dt)) : null;
+  const b = bias ? denseFloat(asFloat(bias, dt)) : null;
+  backend().layerNorm(denseFloat(xf), w, b, rows, cols, eps, out.data as FloatArray, mu.data as FloatArray, rstd.data as FloatArray);
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  return record('layerNorm', inputs, out, (g) => {
+    const g2 = reshape(g, [rows, cols]);
+    const xhat = mul(sub(reshape(xf, [rows, cols]), mu), rstd);
+    const gxhat = weight ? mul(g2, weight) : g2;
+    // dx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat))
+    const dx = mul(rstd, sub(sub(gxhat, mean(gxhat, -1, true)), mul(xhat, mean(mul(gxhat, xhat), -1, true))));
+    const grads: (Tensor | null)[] = [x.requiresGrad ? reshape(dx, x.shape) : null];
+    if (weight) grads.push(weight.requiresGrad ? sum(mul(g2, xhat), 0) : null);
+    if (bias) grads.push(bias.requiresGrad ? sum(g2, 0) : null);
+    return grads;
+  });
+}
+
+/** RMS normalization over the last dimension (LLaMA): x / sqrt(mean(x^2) + eps) * weight. */
+export function rmsNorm(x: Tensor, weight?: Tensor | null, eps = 1e-6): Tensor {
+  expectFloat(x, 'rmsNorm');
+  const cols = x.shape[x.ndim - 1]!;
+  checkNormParam(weight, cols, 'rmsNorm', 'weight');
+  const dt = computeDType(x);
+  const xf = contiguous(asFloat(x, dt));
+  const rows = cols === 0 ? 0 : xf.size / cols;
+  const out = empty(dt, x.shape);
+  const rstd = empty(dt, [rows, 1]);
+  const w = weight ? denseFloat(asFloat(weight, dt)) : null;
+  backend().rmsNorm(denseFloat(xf), w, rows, cols, eps, out.data as FloatArray, rstd.data as FloatArray);
+  const inputs = weight ? [x, weight] : [x];
+  return record('rmsNorm', inputs, out, (g) => {
+    const g2 = reshape(g, [rows, cols]);
+    const xhat = mul(reshape(xf, [rows, cols]), rstd);
+    const gxhat = weight ? mul(g2, weight) : g2;
+    const dx = mul(rstd, sub(gxhat, mul(xhat, mean(mul(gxhat, xhat), -1, true))));
+    const grads: (Tensor | null)[] = [x.requiresGrad ? reshape(dx, x.shape) : null];
+    if (weight) grads.push(weight.requiresGrad ? sum(mul(g2, xhat), 0) : null);
+    return grads;
+  });
+}
+
+/** Inverted dropout: zeroes elements with probability p and scales the rest by 1/(1-p). */
+export function dropout(x: Tensor, p: number, training = true, generator: Generator = defaultGenerator): Tensor {
+  if (!(p >= 0 && p < 1)) {
+    if (p === 1 && training) return mul(x, 0);
+    if (!(p >= 0 && p <= 1)) throw new StrataError('argument', 'dropout', `probability must be in [0, 1], got ${p}`);
+  }
+  if (!training || p === 0) return x;
+  const keep = rand(x.shape, { generator, dtype: computeDType(x) });
+  const kd = keep.data as FloatArray;
+  const scale = 1 / (1 - p);
+  for (let i = 0; i < kd.length; i++) kd[i] = kd[i]! >= p ? scale : 0;
+  return mul(x, keep);
+}
+
