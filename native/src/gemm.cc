@@ -82,7 +82,6 @@ struct TileGrid {
   int64_t mt = 0, nt = 0;        // tile size
   int64_t tiles_m = 1, tiles_n = 1;
   int64_t batch_group = 1;       // batches per task
-  int64_t tasks() const { return tiles_m * tiles_n * 0 + tiles_m * tiles_n; }
 };
 
 // Chooses the tile grid that minimises a simple model of the slowest thread's time: compute on

@@ -154,8 +154,8 @@ STRATA_AVX512 void micro(int64_t kc, const float* a, const float* b, float* c, i
   }
 }
 
-// Output blocks of this many columns keep their partial sums in L1 while rows of m stream past.
-constexpr int64_t kGemvBlock = 2048;
+// Output blocks of this many columns keep their partial sums in L1 while rows of mat stream past.
+constexpr int64_t kGemvBlock = 1024;
 
 STRATA_AVX512 inline float horizontal_sum(__m512 v) {
   __m512 t = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
@@ -166,89 +166,128 @@ STRATA_AVX512 inline float horizontal_sum(__m512 v) {
   return _mm_cvtss_f32(q);
 }
 
-STRATA_AVX512 void gemv_rows(int64_t k, int64_t n, const float* x, const float* m, int64_t ld,
-                             float* y, float alpha, float beta) {
-  alignas(64) float acc[kGemvBlock];
+// Adds x[i][kk..kk+3] * mat rows kk..kk+3 to acc[i][j] for one 16-column vector (masked).
+template <int M>
+STRATA_AVX512 inline void rows_step4(float (*acc)[kGemvBlock], int64_t j, __mmask16 mk,
+                                     const __m512 (&xv)[M][4], const float* r0, int64_t ld) {
+  const __m512 b0 = _mm512_maskz_loadu_ps(mk, r0 + j);
+  const __m512 b1 = _mm512_maskz_loadu_ps(mk, r0 + ld + j);
+  const __m512 b2 = _mm512_maskz_loadu_ps(mk, r0 + 2 * ld + j);
+  const __m512 b3 = _mm512_maskz_loadu_ps(mk, r0 + 3 * ld + j);
+#pragma GCC unroll 4
+  for (int i = 0; i < M; ++i) {
+    __m512 s = _mm512_load_ps(acc[i] + j);
+    s = _mm512_fmadd_ps(xv[i][0], b0, s);
+    s = _mm512_fmadd_ps(xv[i][1], b1, s);
+    s = _mm512_fmadd_ps(xv[i][2], b2, s);
+    s = _mm512_fmadd_ps(xv[i][3], b3, s);
+    _mm512_store_ps(acc[i] + j, s);
+  }
+}
+
+template <int M>
+STRATA_AVX512 void gemv_rows_m(int64_t k, int64_t n, const float* x, int64_t ldx, const float* mat,
+                               int64_t ld, float* y, int64_t ldy, float alpha, float beta) {
+  alignas(64) float acc[M][kGemvBlock];
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   for (int64_t j0 = 0; j0 < n; j0 += kGemvBlock) {
     const int64_t w = std::min(kGemvBlock, n - j0);
-    const float* base = m + j0;
-    for (int64_t j = 0; j < w; j += 16) _mm512_store_ps(acc + j, _mm512_setzero_ps());
+    const int64_t w16 = w & ~int64_t{15};
+    const __mmask16 tail = tail_mask(w - w16);
+    for (int i = 0; i < M; ++i) {
+      for (int64_t j = 0; j < w; j += 16) _mm512_store_ps(acc[i] + j, _mm512_setzero_ps());
+    }
+    const float* base = mat + j0;
     int64_t kk = 0;
     for (; kk + 4 <= k; kk += 4) {
-      const __m512 x0 = _mm512_set1_ps(x[kk]), x1 = _mm512_set1_ps(x[kk + 1]);
-      const __m512 x2 = _mm512_set1_ps(x[kk + 2]), x3 = _mm512_set1_ps(x[kk + 3]);
+      __m512 xv[M][4];
+      for (int i = 0; i < M; ++i) {
+        for (int t = 0; t < 4; ++t) xv[i][t] = _mm512_set1_ps(x[i * ldx + kk + t]);
+      }
       const float* r0 = base + kk * ld;
-      const float* r1 = r0 + ld;
-      const float* r2 = r1 + ld;
-      const float* r3 = r2 + ld;
-      int64_t j = 0;
-      for (; j + 16 <= w; j += 16) {
-        __m512 s = _mm512_load_ps(acc + j);
-        s = _mm512_fmadd_ps(x0, _mm512_loadu_ps(r0 + j), s);
-        s = _mm512_fmadd_ps(x1, _mm512_loadu_ps(r1 + j), s);
-        s = _mm512_fmadd_ps(x2, _mm512_loadu_ps(r2 + j), s);
-        s = _mm512_fmadd_ps(x3, _mm512_loadu_ps(r3 + j), s);
-        _mm512_store_ps(acc + j, s);
-      }
-      if (j < w) {
-        const __mmask16 mk = tail_mask(w - j);
-        __m512 s = _mm512_load_ps(acc + j);
-        s = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(mk, r0 + j), s);
-        s = _mm512_fmadd_ps(x1, _mm512_maskz_loadu_ps(mk, r1 + j), s);
-        s = _mm512_fmadd_ps(x2, _mm512_maskz_loadu_ps(mk, r2 + j), s);
-        s = _mm512_fmadd_ps(x3, _mm512_maskz_loadu_ps(mk, r3 + j), s);
-        _mm512_store_ps(acc + j, s);
-      }
+      for (int64_t j = 0; j < w16; j += 16) rows_step4<M>(acc, j, 0xFFFF, xv, r0, ld);
+      if (tail != 0) rows_step4<M>(acc, w16, tail, xv, r0, ld);
     }
     for (; kk < k; ++kk) {
-      const __m512 x0 = _mm512_set1_ps(x[kk]);
       const float* r0 = base + kk * ld;
       for (int64_t j = 0; j < w; j += 16) {
-        const __mmask16 mk = tail_mask(w - j);
-        _mm512_store_ps(acc + j, _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(mk, r0 + j),
-                                                 _mm512_load_ps(acc + j)));
+        const __m512 bv = _mm512_maskz_loadu_ps(tail_mask(w - j), r0 + j);
+        for (int i = 0; i < M; ++i) {
+          _mm512_store_ps(acc[i] + j, _mm512_fmadd_ps(_mm512_set1_ps(x[i * ldx + kk]), bv,
+                                                      _mm512_load_ps(acc[i] + j)));
+        }
       }
     }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int64_t j = 0; j < w; j += 16) {
-      const __mmask16 mk = tail_mask(w - j);
-      __m512 out = _mm512_mul_ps(_mm512_load_ps(acc + j), va);
-      if (beta != 0.0f) out = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, y + j0 + j), vb, out);
-      _mm512_mask_storeu_ps(y + j0 + j, mk, out);
+    for (int i = 0; i < M; ++i) {
+      float* yi = y + i * ldy + j0;
+      for (int64_t j = 0; j < w; j += 16) {
+        const __mmask16 mk = tail_mask(w - j);
+        __m512 out = _mm512_mul_ps(_mm512_load_ps(acc[i] + j), va);
+        if (beta != 0.0f) out = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, yi + j), vb, out);
+        _mm512_mask_storeu_ps(yi + j, mk, out);
+      }
     }
   }
 }
 
-STRATA_AVX512 void gemv_dots(int64_t k, int64_t n, const float* x, const float* m, int64_t ld,
-                             float* y, float alpha, float beta) {
-  int64_t j = 0;
-  float out[4];
-  for (; j < n; j += 4) {
-    const int rows = static_cast<int>(std::min<int64_t>(4, n - j));
-    const float* r[4];
-    for (int t = 0; t < 4; ++t) r[t] = m + (j + std::min(t, rows - 1)) * ld;
-    __m512 s[4][2];
-    for (int t = 0; t < 4; ++t) s[t][0] = s[t][1] = _mm512_setzero_ps();
-    int64_t kk = 0;
-    for (; kk + 32 <= k; kk += 32) {
-      const __m512 xa = _mm512_loadu_ps(x + kk), xb = _mm512_loadu_ps(x + kk + 16);
-#pragma GCC unroll 4
-      for (int t = 0; t < 4; ++t) {
-        s[t][0] = _mm512_fmadd_ps(_mm512_loadu_ps(r[t] + kk), xa, s[t][0]);
-        s[t][1] = _mm512_fmadd_ps(_mm512_loadu_ps(r[t] + kk + 16), xb, s[t][1]);
+// J rows of mat at a time against M rows of x: M*J accumulators, one per output.
+template <int M, int J>
+STRATA_AVX512 void gemv_dots_m(int64_t k, int64_t n, const float* x, int64_t ldx, const float* mat,
+                               int64_t ld, float* y, int64_t ldy, float alpha, float beta) {
+  const int64_t k16 = k & ~int64_t{15};
+  const __mmask16 tail = tail_mask(k - k16);
+  for (int64_t j = 0; j < n; j += J) {
+    const int rows = static_cast<int>(std::min<int64_t>(J, n - j));
+    const float* r[J];
+    for (int t = 0; t < J; ++t) r[t] = mat + (j + std::min(t, rows - 1)) * ld;
+    __m512 s[M][J];
+    for (int i = 0; i < M; ++i) {
+      for (int t = 0; t < J; ++t) s[i][t] = _mm512_setzero_ps();
+    }
+    for (int64_t kk = 0; kk < k16; kk += 16) {
+      __m512 xv[M];
+      for (int i = 0; i < M; ++i) xv[i] = _mm512_loadu_ps(x + i * ldx + kk);
+#pragma GCC unroll 8
+      for (int t = 0; t < J; ++t) {
+        const __m512 bv = _mm512_loadu_ps(r[t] + kk);
+        for (int i = 0; i < M; ++i) s[i][t] = _mm512_fmadd_ps(xv[i], bv, s[i][t]);
       }
     }
-    for (; kk < k; kk += 16) {
-      const __mmask16 mk = tail_mask(k - kk);
-      const __m512 xa = _mm512_maskz_loadu_ps(mk, x + kk);
-#pragma GCC unroll 4
-      for (int t = 0; t < 4; ++t) s[t][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, r[t] + kk), xa, s[t][0]);
+    if (tail != 0) {
+      __m512 xv[M];
+      for (int i = 0; i < M; ++i) xv[i] = _mm512_maskz_loadu_ps(tail, x + i * ldx + k16);
+      for (int t = 0; t < J; ++t) {
+        const __m512 bv = _mm512_maskz_loadu_ps(tail, r[t] + k16);
+        for (int i = 0; i < M; ++i) s[i][t] = _mm512_fmadd_ps(xv[i], bv, s[i][t]);
+      }
     }
-    for (int t = 0; t < 4; ++t) out[t] = horizontal_sum(_mm512_add_ps(s[t][0], s[t][1]));
-    for (int t = 0; t < rows; ++t) {
-      const float v = alpha * out[t];
-      y[j + t] = beta != 0.0f ? v + beta * y[j + t] : v;
+    for (int i = 0; i < M; ++i) {
+      for (int t = 0; t < rows; ++t) {
+        const float v = alpha * horizontal_sum(s[i][t]);
+        float* out = y + i * ldy + j + t;
+        *out = beta != 0.0f ? v + beta * *out : v;
+      }
     }
+  }
+}
+
+void gemv_rows(int m, int64_t k, int64_t n, const float* x, int64_t ldx, const float* mat,
+               int64_t ld, float* y, int64_t ldy, float alpha, float beta) {
+  switch (m) {
+    case 1: return gemv_rows_m<1>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 2: return gemv_rows_m<2>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 3: return gemv_rows_m<3>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    default: return gemv_rows_m<4>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+  }
+}
+
+void gemv_dots(int m, int64_t k, int64_t n, const float* x, int64_t ldx, const float* mat,
+               int64_t ld, float* y, int64_t ldy, float alpha, float beta) {
+  switch (m) {
+    case 1: return gemv_dots_m<1, 8>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 2: return gemv_dots_m<2, 6>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 3: return gemv_dots_m<3, 4>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    default: return gemv_dots_m<4, 4>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
   }
 }
 

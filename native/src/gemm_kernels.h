@@ -10,6 +10,8 @@
 
 namespace strata {
 
+constexpr int kGemvMaxRows = 4;
+
 struct GemmKernels {
   const char* name;
   int mr, nr;  // micro-tile of C computed by one micro-kernel call
@@ -31,13 +33,15 @@ struct GemmKernels {
   void (*micro)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int mr_used,
                 int nr_used, float alpha, float beta);
 
-  // y[j] = alpha * sum_k x[k] * m[k*ld + j] (+ beta * y[j] when beta != 0), j < n.
-  void (*gemv_rows)(int64_t k, int64_t n, const float* x, const float* m, int64_t ld, float* y,
-                    float alpha, float beta);
-
-  // y[j] = alpha * sum_k x[k] * m[j*ld + k] (+ beta * y[j] when beta != 0), j < n.
-  void (*gemv_dots)(int64_t k, int64_t n, const float* x, const float* m, int64_t ld, float* y,
-                    float alpha, float beta);
+  // Skinny products, for when op(A) has only a few rows (decode steps, GEMV). For i < m
+  // (1 <= m <= kGemvMaxRows) and j < n:
+  //   y[i*ldy + j] = alpha * sum_k x[i*ldx + k] * Op(k, j)   (+ beta * y[i*ldy + j] if beta != 0)
+  // gemv_rows: Op(k, j) = mat[k*ld + j] (rows of mat are contiguous in j)
+  // gemv_dots: Op(k, j) = mat[j*ld + k] (each output is a dot product of contiguous runs)
+  void (*gemv_rows)(int m, int64_t k, int64_t n, const float* x, int64_t ldx, const float* mat,
+                    int64_t ld, float* y, int64_t ldy, float alpha, float beta);
+  void (*gemv_dots)(int m, int64_t k, int64_t n, const float* x, int64_t ldx, const float* mat,
+                    int64_t ld, float* y, int64_t ldy, float alpha, float beta);
 };
 
 extern const GemmKernels kGemmKernelsAvx512;

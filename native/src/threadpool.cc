@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -27,28 +28,46 @@ struct Job {
   TaskFn fn;
   void* ctx;
   int64_t n_tasks;
-  std::atomic<int64_t> next{0};
-  std::atomic<int64_t> done{0};
-  std::atomic<bool> failed{false};
+  // Counters on their own cache lines: every participant hammers `next`.
+  alignas(64) std::atomic<int64_t> next{0};
+  alignas(64) std::atomic<int64_t> done{0};
+  alignas(64) std::atomic<bool> failed{false};
   std::exception_ptr error;  // written once, by whoever sets `failed` first
 };
 
 void run_tasks(Job& job, int worker) {
+  int64_t finished = 0;
   for (;;) {
     const int64_t task = job.next.fetch_add(1, std::memory_order_relaxed);
-    if (task >= job.n_tasks) return;
+    if (task >= job.n_tasks) break;
     try {
       job.fn(job.ctx, task, worker);
     } catch (...) {
       if (!job.failed.exchange(true)) job.error = std::current_exception();
     }
-    job.done.fetch_add(1, std::memory_order_release);
+    ++finished;
   }
+  if (finished != 0) job.done.fetch_add(finished, std::memory_order_release);
 }
 
-// Pause instructions a waiting thread spins for before it sleeps (a pause is ~40-140 cycles, so
-// this is some tens of microseconds): long enough to catch the next op of a model's forward pass.
-constexpr int kSpinPauses = 2000;
+// How long an idle worker spins before it sleeps: long enough to catch the next op of a model's
+// forward pass (waking a sleeping thread costs ~10-20 us here), short enough not to hog a core.
+constexpr auto kWorkerSpin = std::chrono::microseconds(100);
+// The calling thread's wait for the last tasks: spin this many pauses, then yield between checks.
+constexpr int kCallerSpinPauses = 4000;
+
+// Spins until pred() holds or `budget` passes; returns whether pred() held.
+template <class Pred>
+bool spin_until(Pred pred, std::chrono::microseconds budget) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  for (;;) {
+    for (int i = 0; i < 32; ++i) {
+      if (pred()) return true;
+      STRATA_CPU_RELAX();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+  }
+}
 
 class Pool {
  public:
@@ -90,7 +109,7 @@ class Pool {
     }
     run_tasks(job, 0);
     for (int spins = 0; job.done.load(std::memory_order_acquire) < n_tasks; ++spins) {
-      if (spins < kSpinPauses) {
+      if (spins < kCallerSpinPauses) {
         STRATA_CPU_RELAX();
       } else {
         std::this_thread::yield();
@@ -138,14 +157,8 @@ class Pool {
   void worker_loop(int index) {
     uint64_t seen = generation_.load(std::memory_order_acquire);
     for (;;) {
-      bool changed = false;
-      for (int spins = 0; spins < kSpinPauses; ++spins) {
-        if (generation_.load(std::memory_order_acquire) != seen) {
-          changed = true;
-          break;
-        }
-        STRATA_CPU_RELAX();
-      }
+      const bool changed = spin_until(
+          [&] { return generation_.load(std::memory_order_acquire) != seen; }, kWorkerSpin);
       if (!changed) {
         std::unique_lock<std::mutex> lock(sleep_mutex_);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);

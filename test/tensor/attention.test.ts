@@ -1,0 +1,54 @@
+// The fused attention kernel against its composed fallback (STYLE.md item 3), on every backend.
+import { describe, test } from 'node:test';
+import * as S from '../../src/index.js';
+import { assertClose, checkOp, randn } from '../helpers/op-test.js';
+
+const cases = [
+  { name: 'self, causal', b: 2, hq: 2, hkv: 2, t: 7, s: 7, d: 8, causal: true },
+  { name: 'GQA 4/2, causal', b: 1, hq: 4, hkv: 2, t: 5, s: 5, d: 4, causal: true },
+  { name: 'MQA 3/1, bidirectional', b: 2, hq: 3, hkv: 1, t: 4, s: 6, d: 4, causal: false },
+  { name: 'decode step with cache (T=1, S=33)', b: 1, hq: 4, hkv: 4, t: 1, s: 33, d: 16, causal: true },
+  { name: 'prefill into cache (T=7, S=33)', b: 2, hq: 2, hkv: 1, t: 7, s: 33, d: 64, causal: true },
+];
+
+describe('scaledDotProductAttention equals attentionComposed', () => {
+  for (const c of cases) {
+    test(c.name, () => {
+      const q = randn([c.b, c.hq, c.t, c.d], 1);
+      const k = randn([c.b, c.hkv, c.s, c.d], 2);
+      const v = randn([c.b, c.hkv, c.s, c.d], 3);
+      for (const name of S.nativeAvailable() ? (['reference', 'native'] as const) : (['reference'] as const)) {
+        S.withBackend(name, () => {
+          const fused = S.scaledDotProductAttention(q, k, v, { causal: c.causal });
+          const composed = S.attentionComposed(q, k, v, { causal: c.causal });
+          assertClose(fused, composed, 1e-5, 1e-4, `${c.name} on ${name}`);
+        });
+      }
+      checkOp(c.name, (q, k, v) => S.scaledDotProductAttention(q, k, v, { causal: c.causal }), [q, k, v]);
+    });
+  }
+
+  test('padding mask (bool, per sequence) and additive float mask', () => {
+    const q = randn([2, 2, 5, 4], 1);
+    const k = randn([2, 2, 5, 4], 2);
+    const v = randn([2, 2, 5, 4], 3);
+    const pad = S.paddingMask([5, 3], 5);
+    const additive = S.randn([1, 2, 5, 5], { generator: new S.Generator(9) });
+    for (const mask of [pad, additive]) {
+      const fused = S.scaledDotProductAttention(q, k, v, { mask, causal: true });
+      const composed = S.attentionComposed(q, k, v, { mask, causal: true });
+      assertClose(fused, composed, 1e-5, 1e-4, `mask ${mask.dtype}`);
+      checkOp(`masked ${mask.dtype}`, (q, k, v) => S.scaledDotProductAttention(q, k, v, { mask, causal: true }), [q, k, v]);
+    }
+  });
+
+  test('gradients of the fused op pass the finite-difference check', () => {
+    const mask = S.paddingMask([3, 2], 3);
+    checkOp(
+      'attention gradcheck',
+      (q, k, v) => S.scaledDotProductAttention(q, k, v, { causal: true, mask }),
+      [randn([2, 2, 3, 4], 1), randn([2, 1, 3, 4], 2), randn([2, 1, 3, 4], 3)],
+      { gradcheck: true },
+    );
+  });
+});
