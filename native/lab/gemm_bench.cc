@@ -90,12 +90,18 @@ int main(int argc, char** argv) {
       {1, 3072, 768, false, true, 1},      {1, 3072, 768, false, false, 1},
       {4096, 4096, 1024, false, false, 1}, {256, 256, 256, false, false, 1},
       {256, 256, 256, false, true, 1},     {128, 128, 64, false, true, 12},
-      {4, 3072, 768, false, true, 1},      {16, 3072, 768, false, true, 1},
+      {2, 3072, 768, false, true, 1},      {4, 3072, 768, false, true, 1},
+      {8, 3072, 768, false, true, 1},      {12, 3072, 768, false, true, 1},
+      {16, 3072, 768, false, true, 1},     {4, 3072, 768, false, false, 1},
+      {8, 3072, 768, false, false, 1},     {16, 3072, 768, false, false, 1},
+      {3072, 4, 768, false, false, 1},     {3072, 4, 768, true, false, 1},
+      {4, 256, 768, false, true, 1},       {8, 256, 768, false, true, 1},
+      {1, 256, 768, false, true, 1},       {1, 256, 768, false, false, 1},
       {64, 64, 64, false, false, 1},       {8, 8, 8, false, false, 1},
   };
   std::printf("isa=%s threads=%d\n", strata::gemm_isa_name(), strata::thread_count());
   for (const Shape& s : shapes) {
-    if (only && !(s.m == std::atoi(only))) continue;
+    if (only && !(s.m <= std::atoi(only))) continue;
     const double gf = bench(s, reps);
     std::printf("M=%5lld N=%5lld K=%5lld %c%c batch=%lld : %7.1f GFLOPS\n", (long long)s.m,
                 (long long)s.n, (long long)s.k, s.ta ? 'T' : 'N', s.tb ? 'T' : 'N',

@@ -17,11 +17,13 @@ namespace {
 const GemmKernels& kernels() {
   static const GemmKernels* const table = [] {
     switch (active_isa()) {
+#if defined(__x86_64__) || defined(__i386__)
       case Isa::kAvx512:
         return &kGemmKernelsAvx512;
       case Isa::kAvx2:
         return &kGemmKernelsAvx2;
-      case Isa::kPortable:
+#endif
+      default:
         break;
     }
     return &kGemmKernelsPortable;
@@ -145,99 +147,132 @@ void run_blocked(const GemmArgs& p, const GemmKernels& kr) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// GEMV path: one output vector y of length n per batch, y = alpha * op(Mat) x + beta * y.
+// Skinny path: when op(A) has at most kSkinnyRows rows (decode steps, GEMV) packing would cost
+// as much as the product, so op(B) is streamed once, straight from memory. When instead op(B)
+// has few columns, the same kernels compute C^T = op(B)^T op(A)^T.
+//
+// Y (rows x n) = alpha * X (rows x k) * Op (k x n) + beta * Y, per batch.
 
-struct GemvArgs {
-  const float* x;
-  int64_t inc_x, stride_x;
-  const float* mat;
-  int64_t ld, stride_mat;
-  bool dots;  // element (j, k) of the operator is mat[j*ld + k] (else mat[k*ld + j])
-  float* y;
-  int64_t inc_y, stride_y;
-  int64_t n, k, batch;
-  float alpha, beta;
+constexpr int64_t kSkinnyRows = 8;
+
+struct SkinnyArgs {
+  int64_t rows = 0, k = 0, n = 0, batch = 1;
+  const float* x = nullptr;
+  int64_t x_row_step = 0, x_k_step = 0, x_batch_step = 0;
+  const float* mat = nullptr;
+  int64_t ld = 0, mat_batch_step = 0;
+  bool dots = false;  // Op(k, j) = mat[j*ld + k]; else mat[k*ld + j]
+  float* y = nullptr;
+  int64_t y_row_step = 0, y_col_step = 0, y_batch_step = 0;
+  float alpha = 1.0f, beta = 0.0f;
 };
 
-void run_gemv_chunk(const GemvArgs& g, const GemmKernels& kr, int64_t bi, int64_t j0, int64_t j1) {
-  const float* x = g.x + bi * g.stride_x;
-  if (g.inc_x != 1) {
-    float* xs = tl_vector_x.floats(static_cast<size_t>(g.k));
-    for (int64_t kk = 0; kk < g.k; ++kk) xs[kk] = x[kk * g.inc_x];
-    x = xs;
-  }
-  const float* mat = g.mat + bi * g.stride_mat + (g.dots ? j0 * g.ld : j0);
-  float* y = g.y + bi * g.stride_y + j0 * g.inc_y;
+// Columns [j0, j1) of Y for batch bi.
+void run_skinny_chunk(const SkinnyArgs& g, const GemmKernels& kr, int64_t bi, int64_t j0, int64_t j1) {
   const int64_t len = j1 - j0;
+  const float* x = g.x + bi * g.x_batch_step;
+  int64_t ldx = g.x_row_step;
+  if (g.x_k_step != 1) {  // gather X into contiguous rows
+    float* xs = tl_vector_x.floats(static_cast<size_t>(g.rows * g.k));
+    for (int64_t i = 0; i < g.rows; ++i) {
+      for (int64_t kk = 0; kk < g.k; ++kk) xs[i * g.k + kk] = x[i * g.x_row_step + kk * g.x_k_step];
+    }
+    x = xs;
+    ldx = g.k;
+  }
+  float* y = g.y + bi * g.y_batch_step + j0 * g.y_col_step;
   float* ys = y;
-  if (g.inc_y != 1) {
-    ys = tl_vector_y.floats(static_cast<size_t>(len));
+  int64_t ldy = g.y_row_step;
+  if (g.y_col_step != 1) {  // Y columns are strided (the transposed case): work on a copy
+    ys = tl_vector_y.floats(static_cast<size_t>(g.rows * len));
+    ldy = len;
     if (g.beta != 0.0f) {
-      for (int64_t j = 0; j < len; ++j) ys[j] = y[j * g.inc_y];
+      for (int64_t i = 0; i < g.rows; ++i) {
+        for (int64_t j = 0; j < len; ++j) ys[i * len + j] = y[i * g.y_row_step + j * g.y_col_step];
+      }
     }
   }
-  if (g.dots) {
-    kr.gemv_dots(g.k, len, x, mat, g.ld, ys, g.alpha, g.beta);
-  } else {
-    kr.gemv_rows(g.k, len, x, mat, g.ld, ys, g.alpha, g.beta);
+  const float* mat = g.mat + bi * g.mat_batch_step;
+  // With more than one group of rows, narrow the columns so a block of mat (k x width) stays in
+  // L2 while every group reads it.
+  int64_t width = len;
+  if (g.rows > kGemvMaxRows) width = std::max<int64_t>(64, round_up((1 << 17) / std::max<int64_t>(1, g.k), 16));
+  for (int64_t c0 = 0; c0 < len; c0 += width) {
+    const int64_t w = std::min(width, len - c0);
+    const float* block = mat + (g.dots ? (j0 + c0) * g.ld : j0 + c0);
+    for (int64_t i = 0; i < g.rows; i += kGemvMaxRows) {
+      const int m = static_cast<int>(std::min<int64_t>(kGemvMaxRows, g.rows - i));
+      (g.dots ? kr.gemv_dots : kr.gemv_rows)(m, g.k, w, x + i * ldx, ldx, block, g.ld,
+                                              ys + i * ldy + c0, ldy, g.alpha, g.beta);
+    }
   }
   if (ys != y) {
-    for (int64_t j = 0; j < len; ++j) y[j * g.inc_y] = ys[j];
+    for (int64_t i = 0; i < g.rows; ++i) {
+      for (int64_t j = 0; j < len; ++j) y[i * g.y_row_step + j * g.y_col_step] = ys[i * len + j];
+    }
   }
 }
 
-void run_gemv(const GemvArgs& g, const GemmKernels& kr) {
-  const double fmas = static_cast<double>(g.n) * g.k * g.batch;
+void run_skinny(const SkinnyArgs& g, const GemmKernels& kr) {
+  const double fmas = static_cast<double>(g.rows) * g.n * g.k * g.batch;
   const int threads = fmas < kSerialFmas ? 1 : thread_count();
-  // Chunks are whole cache lines of y; a few per thread so an unlucky thread can catch up.
-  const int64_t per_batch_target = std::max<int64_t>(1, ceil_div(4 * threads, g.batch));
-  const int64_t chunk = std::max<int64_t>(64, round_up(ceil_div(g.n, per_batch_target), 16));
-  const int64_t chunks = ceil_div(g.n, chunk);
   if (threads == 1) {
-    for (int64_t bi = 0; bi < g.batch; ++bi) run_gemv_chunk(g, kr, bi, 0, g.n);
+    for (int64_t bi = 0; bi < g.batch; ++bi) run_skinny_chunk(g, kr, bi, 0, g.n);
     return;
   }
+  // Long contiguous column ranges stream best; split each batch only as far as needed.
+  const int64_t per_batch = ceil_div(threads, g.batch);
+  const int64_t chunk = std::max<int64_t>(64, round_up(ceil_div(g.n, per_batch), 16));
+  const int64_t chunks = ceil_div(g.n, chunk);
   parallel_for(g.batch * chunks, [&](int64_t task, int) {
     const int64_t bi = task / chunks;
     const int64_t j0 = (task % chunks) * chunk;
-    run_gemv_chunk(g, kr, bi, j0, std::min(g.n, j0 + chunk));
+    run_skinny_chunk(g, kr, bi, j0, std::min(g.n, j0 + chunk));
   });
 }
 
-void run_gemv_for(const GemmArgs& p, const GemmKernels& kr) {
-  GemvArgs g;
+bool use_skinny(const GemmArgs& p) { return p.m <= kSkinnyRows || p.n <= kSkinnyRows; }
+
+void run_skinny_for(const GemmArgs& p, const GemmKernels& kr) {
+  SkinnyArgs g;
   g.k = p.k;
   g.batch = p.batch;
   g.alpha = p.alpha;
   g.beta = p.beta;
-  if (p.m == 1) {
-    // y = C row 0; x = op(A) row 0; operator = op(B)^T.
+  if (p.m <= kSkinnyRows && (p.m <= p.n || p.n > kSkinnyRows)) {
+    // Y = C (M x N), X = op(A), Op = op(B).
+    g.rows = p.m;
+    g.n = p.n;
     g.x = p.a;
-    g.inc_x = p.trans_a ? p.lda : 1;
-    g.stride_x = p.stride_a;
+    g.x_row_step = p.trans_a ? 1 : p.lda;
+    g.x_k_step = p.trans_a ? p.lda : 1;
+    g.x_batch_step = p.stride_a;
     g.mat = p.b;
     g.ld = p.ldb;
-    g.stride_mat = p.stride_b;
+    g.mat_batch_step = p.stride_b;
     g.dots = p.trans_b;
     g.y = p.c;
-    g.inc_y = 1;
-    g.stride_y = p.stride_c;
-    g.n = p.n;
+    g.y_row_step = p.ldc;
+    g.y_col_step = 1;
+    g.y_batch_step = p.stride_c;
   } else {
-    // N == 1: y = C column 0; x = op(B) column 0; operator = op(A).
+    // Y = C^T (N x M), X = op(B)^T, Op = op(A)^T.
+    g.rows = p.n;
+    g.n = p.m;
     g.x = p.b;
-    g.inc_x = p.trans_b ? 1 : p.ldb;
-    g.stride_x = p.stride_b;
+    g.x_row_step = p.trans_b ? p.ldb : 1;
+    g.x_k_step = p.trans_b ? 1 : p.ldb;
+    g.x_batch_step = p.stride_b;
     g.mat = p.a;
     g.ld = p.lda;
-    g.stride_mat = p.stride_a;
+    g.mat_batch_step = p.stride_a;
     g.dots = !p.trans_a;
     g.y = p.c;
-    g.inc_y = p.ldc;
-    g.stride_y = p.stride_c;
-    g.n = p.m;
+    g.y_row_step = 1;
+    g.y_col_step = p.ldc;
+    g.y_batch_step = p.stride_c;
   }
-  run_gemv(g, kr);
+  run_skinny(g, kr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -254,8 +289,8 @@ void scale_c(const GemmArgs& p) {
 }
 
 void run_batches_in_parallel(const GemmArgs& p, const GemmKernels& kr) {
-  if (p.m == 1 || p.n == 1) {
-    run_gemv_for(p, kr);
+  if (use_skinny(p)) {
+    run_skinny_for(p, kr);
   } else {
     run_blocked(p, kr);
   }

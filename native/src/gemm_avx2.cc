@@ -1,5 +1,7 @@
 // AVX2+FMA GEMM kernels: a 6x16 micro-tile (12 ymm accumulators, 2 B vectors, 1 broadcast).
 // Every function carries its own target attribute (see gemm_avx512.cc).
+#if defined(__x86_64__) || defined(__i386__)
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -128,46 +130,8 @@ STRATA_AVX2 void micro(int64_t kc, const float* a, const float* b, float* c, int
   }
 }
 
-constexpr int64_t kGemvBlock = 2048;
-
-STRATA_AVX2 void gemv_rows(int64_t k, int64_t n, const float* x, const float* m, int64_t ld,
-                           float* y, float alpha, float beta) {
-  alignas(32) float acc[kGemvBlock];
-  for (int64_t j0 = 0; j0 < n; j0 += kGemvBlock) {
-    const int64_t w = std::min(kGemvBlock, n - j0);
-    const int64_t w8 = w & ~int64_t{7};
-    const float* base = m + j0;
-    std::fill(acc, acc + w, 0.0f);
-    int64_t kk = 0;
-    for (; kk + 4 <= k; kk += 4) {
-      const __m256 x0 = _mm256_set1_ps(x[kk]), x1 = _mm256_set1_ps(x[kk + 1]);
-      const __m256 x2 = _mm256_set1_ps(x[kk + 2]), x3 = _mm256_set1_ps(x[kk + 3]);
-      const float* r0 = base + kk * ld;
-      const float* r1 = r0 + ld;
-      const float* r2 = r1 + ld;
-      const float* r3 = r2 + ld;
-      for (int64_t j = 0; j < w8; j += 8) {
-        __m256 s = _mm256_load_ps(acc + j);
-        s = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r0 + j), s);
-        s = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r1 + j), s);
-        s = _mm256_fmadd_ps(x2, _mm256_loadu_ps(r2 + j), s);
-        s = _mm256_fmadd_ps(x3, _mm256_loadu_ps(r3 + j), s);
-        _mm256_store_ps(acc + j, s);
-      }
-      for (int64_t j = w8; j < w; ++j) {
-        acc[j] += x[kk] * r0[j] + x[kk + 1] * r1[j] + x[kk + 2] * r2[j] + x[kk + 3] * r3[j];
-      }
-    }
-    for (; kk < k; ++kk) {
-      const float* r0 = base + kk * ld;
-      for (int64_t j = 0; j < w; ++j) acc[j] += x[kk] * r0[j];
-    }
-    for (int64_t j = 0; j < w; ++j) {
-      const float v = alpha * acc[j];
-      y[j0 + j] = beta != 0.0f ? v + beta * y[j0 + j] : v;
-    }
-  }
-}
+// Output blocks of this many columns keep their partial sums in L1 while rows of mat stream past.
+constexpr int64_t kGemvBlock = 1024;
 
 STRATA_AVX2 inline float horizontal_sum(__m256 v) {
   __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -176,29 +140,112 @@ STRATA_AVX2 inline float horizontal_sum(__m256 v) {
   return _mm_cvtss_f32(q);
 }
 
-STRATA_AVX2 void gemv_dots(int64_t k, int64_t n, const float* x, const float* m, int64_t ld,
-                           float* y, float alpha, float beta) {
-  const int64_t k16 = k & ~int64_t{15};
-  for (int64_t j = 0; j < n; j += 4) {
-    const int rows = static_cast<int>(std::min<int64_t>(4, n - j));
-    const float* r[4];
-    for (int t = 0; t < 4; ++t) r[t] = m + (j + std::min(t, rows - 1)) * ld;
-    __m256 s[4][2];
-    for (int t = 0; t < 4; ++t) s[t][0] = s[t][1] = _mm256_setzero_ps();
-    for (int64_t kk = 0; kk < k16; kk += 16) {
-      const __m256 xa = _mm256_loadu_ps(x + kk), xb = _mm256_loadu_ps(x + kk + 8);
+template <int M>
+STRATA_AVX2 void gemv_rows_m(int64_t k, int64_t n, const float* x, int64_t ldx, const float* mat,
+                             int64_t ld, float* y, int64_t ldy, float alpha, float beta) {
+  alignas(32) float acc[M][kGemvBlock];
+  for (int64_t j0 = 0; j0 < n; j0 += kGemvBlock) {
+    const int64_t w = std::min(kGemvBlock, n - j0);
+    const int64_t w8 = w & ~int64_t{7};
+    for (int i = 0; i < M; ++i) std::fill(acc[i], acc[i] + w, 0.0f);
+    const float* base = mat + j0;
+    int64_t kk = 0;
+    for (; kk + 2 <= k; kk += 2) {
+      __m256 xv[M][2];
+      for (int i = 0; i < M; ++i) {
+        xv[i][0] = _mm256_set1_ps(x[i * ldx + kk]);
+        xv[i][1] = _mm256_set1_ps(x[i * ldx + kk + 1]);
+      }
+      const float* r0 = base + kk * ld;
+      const float* r1 = r0 + ld;
+      for (int64_t j = 0; j < w8; j += 8) {
+        const __m256 b0 = _mm256_loadu_ps(r0 + j), b1 = _mm256_loadu_ps(r1 + j);
 #pragma GCC unroll 4
-      for (int t = 0; t < 4; ++t) {
-        s[t][0] = _mm256_fmadd_ps(_mm256_loadu_ps(r[t] + kk), xa, s[t][0]);
-        s[t][1] = _mm256_fmadd_ps(_mm256_loadu_ps(r[t] + kk + 8), xb, s[t][1]);
+        for (int i = 0; i < M; ++i) {
+          __m256 s = _mm256_load_ps(acc[i] + j);
+          s = _mm256_fmadd_ps(xv[i][0], b0, s);
+          s = _mm256_fmadd_ps(xv[i][1], b1, s);
+          _mm256_store_ps(acc[i] + j, s);
+        }
+      }
+      for (int64_t j = w8; j < w; ++j) {
+        for (int i = 0; i < M; ++i) {
+          acc[i][j] += x[i * ldx + kk] * r0[j] + x[i * ldx + kk + 1] * r1[j];
+        }
       }
     }
-    for (int t = 0; t < rows; ++t) {
-      float sum = horizontal_sum(_mm256_add_ps(s[t][0], s[t][1]));
-      for (int64_t kk = k16; kk < k; ++kk) sum += x[kk] * r[t][kk];
-      const float v = alpha * sum;
-      y[j + t] = beta != 0.0f ? v + beta * y[j + t] : v;
+    for (; kk < k; ++kk) {
+      const float* r0 = base + kk * ld;
+      for (int i = 0; i < M; ++i) {
+        for (int64_t j = 0; j < w; ++j) acc[i][j] += x[i * ldx + kk] * r0[j];
+      }
     }
+    for (int i = 0; i < M; ++i) {
+      float* yi = y + i * ldy + j0;
+      for (int64_t j = 0; j < w; ++j) {
+        const float v = alpha * acc[i][j];
+        yi[j] = beta != 0.0f ? v + beta * yi[j] : v;
+      }
+    }
+  }
+}
+
+template <int M, int J>
+STRATA_AVX2 void gemv_dots_m(int64_t k, int64_t n, const float* x, int64_t ldx, const float* mat,
+                             int64_t ld, float* y, int64_t ldy, float alpha, float beta) {
+  const int64_t k8 = k & ~int64_t{7};
+  for (int64_t j = 0; j < n; j += J) {
+    const int rows = static_cast<int>(std::min<int64_t>(J, n - j));
+    const float* r[J];
+    for (int t = 0; t < J; ++t) r[t] = mat + (j + std::min(t, rows - 1)) * ld;
+    __m256 s[M][J];
+    for (int i = 0; i < M; ++i) {
+      for (int t = 0; t < J; ++t) s[i][t] = _mm256_setzero_ps();
+    }
+    for (int64_t kk = 0; kk < k8; kk += 8) {
+      __m256 xv[M];
+      for (int i = 0; i < M; ++i) xv[i] = _mm256_loadu_ps(x + i * ldx + kk);
+#pragma GCC unroll 8
+      for (int t = 0; t < J; ++t) {
+        const __m256 bv = _mm256_loadu_ps(r[t] + kk);
+        for (int i = 0; i < M; ++i) s[i][t] = _mm256_fmadd_ps(xv[i], bv, s[i][t]);
+      }
+    }
+    for (int i = 0; i < M; ++i) {
+      for (int t = 0; t < rows; ++t) {
+        float sum = horizontal_sum(s[i][t]);
+        for (int64_t kk = k8; kk < k; ++kk) sum += x[i * ldx + kk] * r[t][kk];
+        const float v = alpha * sum;
+        float* out = y + i * ldy + j + t;
+        *out = beta != 0.0f ? v + beta * *out : v;
+      }
+    }
+  }
+}
+
+void gemv_rows(int m, int64_t k, int64_t n, const float* x, int64_t ldx, const float* mat,
+               int64_t ld, float* y, int64_t ldy, float alpha, float beta) {
+  switch (m) {
+    case 1: return gemv_rows_m<1>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 2: return gemv_rows_m<2>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 3: return gemv_rows_m<3>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 4: return gemv_rows_m<4>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    default:  // more rows than registers: two passes over mat (the caller keeps it in L2)
+      gemv_rows_m<4>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+      return gemv_rows(m - 4, k, n, x + 4 * ldx, ldx, mat, ld, y + 4 * ldy, ldy, alpha, beta);
+  }
+}
+
+void gemv_dots(int m, int64_t k, int64_t n, const float* x, int64_t ldx, const float* mat,
+               int64_t ld, float* y, int64_t ldy, float alpha, float beta) {
+  switch (m) {
+    case 1: return gemv_dots_m<1, 8>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 2: return gemv_dots_m<2, 4>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 3: return gemv_dots_m<3, 3>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 4: return gemv_dots_m<4, 2>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    default:
+      gemv_dots_m<4, 2>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+      return gemv_dots(m - 4, k, n, x + 4 * ldx, ldx, mat, ld, y + 4 * ldy, ldy, alpha, beta);
   }
 }
 
@@ -209,3 +256,5 @@ const GemmKernels kGemmKernelsAvx2 = {
 };
 
 }  // namespace strata
+
+#endif  // x86

@@ -1,6 +1,8 @@
 // AVX-512 GEMM kernels: an 8x48 micro-tile (24 zmm accumulators, 3 B vectors, 1 broadcast).
 // Every function carries its own target attribute; the rest of the addon is built for baseline
 // x86-64 and only calls in here when the CPU has AVX-512 (see cpu.cc).
+#if defined(__x86_64__) || defined(__i386__)
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -277,7 +279,10 @@ void gemv_rows(int m, int64_t k, int64_t n, const float* x, int64_t ldx, const f
     case 1: return gemv_rows_m<1>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
     case 2: return gemv_rows_m<2>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
     case 3: return gemv_rows_m<3>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
-    default: return gemv_rows_m<4>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 4: return gemv_rows_m<4>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    default:  // more rows than broadcast registers: two passes over mat (the caller keeps it in L2)
+      gemv_rows_m<4>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+      return gemv_rows(m - 4, k, n, x + 4 * ldx, ldx, mat, ld, y + 4 * ldy, ldy, alpha, beta);
   }
 }
 
@@ -287,7 +292,11 @@ void gemv_dots(int m, int64_t k, int64_t n, const float* x, int64_t ldx, const f
     case 1: return gemv_dots_m<1, 8>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
     case 2: return gemv_dots_m<2, 6>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
     case 3: return gemv_dots_m<3, 4>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
-    default: return gemv_dots_m<4, 4>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 4: return gemv_dots_m<4, 4>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 5: return gemv_dots_m<5, 3>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 6: return gemv_dots_m<6, 3>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    case 7: return gemv_dots_m<7, 2>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
+    default: return gemv_dots_m<8, 2>(k, n, x, ldx, mat, ld, y, ldy, alpha, beta);
   }
 }
 
@@ -298,3 +307,5 @@ const GemmKernels kGemmKernelsAvx512 = {
 };
 
 }  // namespace strata
+
+#endif  // x86

@@ -10,7 +10,7 @@
 
 namespace strata {
 
-constexpr int kGemvMaxRows = 4;
+constexpr int kGemvMaxRows = 8;
 
 struct GemmKernels {
   const char* name;

@@ -52,41 +52,49 @@ void micro(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, in
   }
 }
 
-constexpr int64_t kGemvBlock = 2048;
+constexpr int64_t kGemvBlock = 1024;
 
-void gemv_rows(int64_t k, int64_t n, const float* x, const float* m, int64_t ld, float* y,
-               float alpha, float beta) {
+void gemv_rows(int m, int64_t k, int64_t n, const float* x, int64_t ldx, const float* mat,
+               int64_t ld, float* y, int64_t ldy, float alpha, float beta) {
   float acc[kGemvBlock];
-  for (int64_t j0 = 0; j0 < n; j0 += kGemvBlock) {
-    const int64_t w = std::min(kGemvBlock, n - j0);
-    std::fill(acc, acc + w, 0.0f);
-    for (int64_t kk = 0; kk < k; ++kk) {
-      const float xv = x[kk];
-      const float* row = m + kk * ld + j0;
-      for (int64_t j = 0; j < w; ++j) acc[j] += xv * row[j];
-    }
-    for (int64_t j = 0; j < w; ++j) {
-      const float v = alpha * acc[j];
-      y[j0 + j] = beta != 0.0f ? v + beta * y[j0 + j] : v;
+  for (int i = 0; i < m; ++i) {
+    const float* xi = x + i * ldx;
+    float* yi = y + i * ldy;
+    for (int64_t j0 = 0; j0 < n; j0 += kGemvBlock) {
+      const int64_t w = std::min(kGemvBlock, n - j0);
+      std::fill(acc, acc + w, 0.0f);
+      for (int64_t kk = 0; kk < k; ++kk) {
+        const float xv = xi[kk];
+        const float* row = mat + kk * ld + j0;
+        for (int64_t j = 0; j < w; ++j) acc[j] += xv * row[j];
+      }
+      for (int64_t j = 0; j < w; ++j) {
+        const float v = alpha * acc[j];
+        yi[j0 + j] = beta != 0.0f ? v + beta * yi[j0 + j] : v;
+      }
     }
   }
 }
 
-void gemv_dots(int64_t k, int64_t n, const float* x, const float* m, int64_t ld, float* y,
-               float alpha, float beta) {
+void gemv_dots(int m, int64_t k, int64_t n, const float* x, int64_t ldx, const float* mat,
+               int64_t ld, float* y, int64_t ldy, float alpha, float beta) {
   constexpr int kLanes = 8;  // independent partial sums, so the loop vectorizes without reassociation
   const int64_t k8 = k - k % kLanes;
-  for (int64_t j = 0; j < n; ++j) {
-    const float* row = m + j * ld;
-    float part[kLanes] = {};
-    for (int64_t kk = 0; kk < k8; kk += kLanes) {
-      for (int t = 0; t < kLanes; ++t) part[t] += x[kk + t] * row[kk + t];
+  for (int i = 0; i < m; ++i) {
+    const float* xi = x + i * ldx;
+    for (int64_t j = 0; j < n; ++j) {
+      const float* row = mat + j * ld;
+      float part[kLanes] = {};
+      for (int64_t kk = 0; kk < k8; kk += kLanes) {
+        for (int t = 0; t < kLanes; ++t) part[t] += xi[kk + t] * row[kk + t];
+      }
+      float sum = 0.0f;
+      for (int t = 0; t < kLanes; ++t) sum += part[t];
+      for (int64_t kk = k8; kk < k; ++kk) sum += xi[kk] * row[kk];
+      const float v = alpha * sum;
+      float* out = y + i * ldy + j;
+      *out = beta != 0.0f ? v + beta * *out : v;
     }
-    float sum = 0.0f;
-    for (int t = 0; t < kLanes; ++t) sum += part[t];
-    for (int64_t kk = k8; kk < k; ++kk) sum += x[kk] * row[kk];
-    const float v = alpha * sum;
-    y[j] = beta != 0.0f ? v + beta * y[j] : v;
   }
 }
 

@@ -2,6 +2,8 @@
 // Compiled for AVX2 so that both targets can inline it.
 #pragma once
 
+#if defined(__x86_64__) || defined(__i386__)
+
 #include <immintrin.h>
 
 namespace strata {
@@ -34,3 +36,5 @@ __attribute__((target("avx2,fma"), always_inline)) inline void transpose8x8(__m2
 }
 
 }  // namespace strata
+
+#endif  // x86

@@ -1,11 +1,11 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import type { Backend, MatOperand } from './backend.js';
+import type { AttentionArgs, AxisLayout, Backend, BinaryOp, Conv2dGeometry, MatOperand, ReduceOp, UnaryOp, View } from './backend.js';
 import { referenceBackend } from './reference.js';
-import type { FloatArray } from '../tensor/dtype.js';
+import type { FloatArray, Storage } from '../tensor/dtype.js';
 
-/** The functions the C++ addon exports (native/src/addon.cc). */
+/** The functions the C++ addon exports (native/src/addon.cc, native/src/kernels/bind_kernels.cc). */
 export interface NativeAddon {
   gemmF32(
     a: Float32Array,
@@ -33,13 +33,108 @@ export interface NativeAddon {
   getThreads(): number;
   isa(): string;
   cpuFeatures(): Record<string, boolean>;
+  unaryF32(op: number, x: Float32Array, strides: readonly number[], offset: number, shape: readonly number[], scalar: number, out: Float32Array): void;
+  binaryF32(
+    op: number,
+    a: Float32Array,
+    aStrides: readonly number[],
+    aOffset: number,
+    b: Float32Array,
+    bStrides: readonly number[],
+    bOffset: number,
+    shape: readonly number[],
+    out: Float32Array,
+  ): void;
+  whereF32(
+    cond: Uint8Array,
+    cStrides: readonly number[],
+    cOffset: number,
+    a: Float32Array,
+    aStrides: readonly number[],
+    aOffset: number,
+    b: Float32Array,
+    bStrides: readonly number[],
+    bOffset: number,
+    shape: readonly number[],
+    out: Float32Array,
+  ): void;
+  copyStrided(src: Storage, strides: readonly number[], offset: number, shape: readonly number[], out: Storage): void;
+  reduceF32(op: number, x: Float32Array, outer: number, n: number, inner: number, out: Float32Array): void;
+  softmaxF32(x: Float32Array, rows: number, cols: number, out: Float32Array, log: boolean): void;
+  layerNormF32(
+    x: Float32Array,
+    w: Float32Array | null,
+    b: Float32Array | null,
+    rows: number,
+    cols: number,
+    eps: number,
+    out: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+  ): void;
+  rmsNormF32(x: Float32Array, w: Float32Array | null, rows: number, cols: number, eps: number, out: Float32Array, rstd: Float32Array): void;
+  ropeF32(x: Float32Array, rows: number, t: number, d: number, cos: Float32Array, sin: Float32Array, interleaved: boolean, inverse: boolean, out: Float32Array): void;
+  im2colF32(x: Float32Array, geometry: number[], cols: Float32Array): void;
+  col2imF32(cols: Float32Array, geometry: number[], x: Float32Array): void;
+  attentionF32(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    mask: Float32Array | null,
+    maskBatchStride: number,
+    maskHeadStride: number,
+    batch: number,
+    headsQ: number,
+    headsKV: number,
+    tq: number,
+    tk: number,
+    headDim: number,
+    scale: number,
+    causal: boolean,
+    out: Float32Array,
+  ): void;
 }
+
+/** Codes of the native kernels' op enums (native/src/kernels/kernels.h); the order is the contract. */
+export const UNARY_OPS: readonly UnaryOp[] = [
+  'neg',
+  'exp',
+  'log',
+  'sqrt',
+  'rsqrt',
+  'abs',
+  'sign',
+  'tanh',
+  'sigmoid',
+  'relu',
+  'gelu',
+  'geluTanh',
+  'silu',
+  'sin',
+  'cos',
+  'square',
+  'reciprocal',
+  'powScalar',
+  'addScalar',
+  'mulScalar',
+  'geluGrad',
+  'geluTanhGrad',
+  'siluGrad',
+  'sigmoidGrad',
+  'tanhGrad',
+  'step',
+];
+export const BINARY_OPS: readonly BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum'];
+const REDUCE_OPS: Partial<Record<ReduceOp, number>> = { sum: 0, max: 1, min: 2 };
+const MAX_DIMS = 8;
 
 let addon: NativeAddon | null | undefined;
 let loadError = '';
 let nativeBackend: Backend | null = null;
 
+/** Where the addon is loaded from: STRATA_ADDON when set, else the node-gyp build output. */
 export function addonPath(): string {
+  if (process.env.STRATA_ADDON) return path.resolve(process.env.STRATA_ADDON);
   const here = path.dirname(fileURLToPath(import.meta.url));
   return path.resolve(here, '../../build/Release/strata_native.node');
 }
@@ -61,18 +156,95 @@ export function nativeLoadError(): string {
   return loadError;
 }
 
-const isF32 = (a: FloatArray): a is Float32Array => a instanceof Float32Array;
+const f32 = (a: unknown): a is Float32Array => a instanceof Float32Array;
+const f32View = (v: View): v is View<Float32Array> => v.data instanceof Float32Array && v.shape.length <= MAX_DIMS;
 
+function geometry(g: Conv2dGeometry): number[] {
+  return [g.batch, g.channels, g.height, g.width, g.kernelH, g.kernelW, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, g.outH, g.outW];
+}
+
+/**
+ * The native backend: the addon's f32 kernels, with the reference backend for every other
+ * dtype (f64 for gradient checks, integers) and for the ops the addon does not accelerate.
+ */
 export function loadNativeBackend(): Backend | null {
   if (nativeBackend) return nativeBackend;
   const lib = loadAddon();
   if (!lib) return null;
+  const ref = referenceBackend;
   nativeBackend = {
-    ...referenceBackend,
+    ...ref,
     name: 'native',
+    copy(src: View, out: Storage): void {
+      if (src.shape.length > MAX_DIMS || src.data.constructor !== out.constructor) return ref.copy(src, out);
+      lib.copyStrided(src.data, src.strides, src.offset, src.shape, out);
+    },
+    unary(op: UnaryOp, x: View<FloatArray>, out: FloatArray, scalar: number): void {
+      if (!f32View(x) || !f32(out)) return ref.unary(op, x, out, scalar);
+      lib.unaryF32(UNARY_OPS.indexOf(op), x.data, x.strides, x.offset, x.shape, scalar, out);
+    },
+    binary(op: BinaryOp, a: View<FloatArray | Int32Array>, b: View<FloatArray | Int32Array>, out: FloatArray | Int32Array): void {
+      if (!f32View(a) || !f32View(b) || !f32(out)) return ref.binary(op, a, b, out);
+      lib.binaryF32(BINARY_OPS.indexOf(op), a.data, a.strides, a.offset, b.data, b.strides, b.offset, a.shape, out);
+    },
+    where(cond: View<Uint8Array>, a: View<FloatArray>, b: View<FloatArray>, out: FloatArray): void {
+      if (!f32View(a) || !f32View(b) || !f32(out) || cond.shape.length > MAX_DIMS) return ref.where(cond, a, b, out);
+      lib.whereF32(cond.data, cond.strides, cond.offset, a.data, a.strides, a.offset, b.data, b.strides, b.offset, a.shape, out);
+    },
+    reduce(op: ReduceOp, x: FloatArray, layout: AxisLayout, out: FloatArray): void {
+      const code = REDUCE_OPS[op];
+      if (code === undefined || !f32(x) || !f32(out)) return ref.reduce(op, x, layout, out);
+      lib.reduceF32(code, x, layout.outer, layout.n, layout.inner, out);
+    },
     matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number): void {
-      if (!isF32(a.data) || !isF32(b.data) || !isF32(out)) return referenceBackend.matmul(a, b, out, m, n, k, batch);
+      if (!f32(a.data) || !f32(b.data) || !f32(out)) return ref.matmul(a, b, out, m, n, k, batch);
       lib.gemmF32(a.data, a.offset, a.ld, a.trans, b.data, b.offset, b.ld, b.trans, out, 0, n, m, n, k, batch, a.batchStride, b.batchStride, m * n, 1, 0);
+    },
+    softmax(x: FloatArray, rows: number, cols: number, out: FloatArray, log: boolean): void {
+      if (!f32(x) || !f32(out)) return ref.softmax(x, rows, cols, out, log);
+      lib.softmaxF32(x, rows, cols, out, log);
+    },
+    layerNorm(x, weight, bias, rows, cols, eps, out, mean, rstd): void {
+      if (!f32(x) || !f32(out) || !f32(mean) || !f32(rstd) || (weight && !f32(weight)) || (bias && !f32(bias)) || cols === 0) {
+        return ref.layerNorm(x, weight, bias, rows, cols, eps, out, mean, rstd);
+      }
+      lib.layerNormF32(x, weight as Float32Array | null, bias as Float32Array | null, rows, cols, eps, out, mean, rstd);
+    },
+    rmsNorm(x, weight, rows, cols, eps, out, rstd): void {
+      if (!f32(x) || !f32(out) || !f32(rstd) || (weight && !f32(weight)) || cols === 0) return ref.rmsNorm(x, weight, rows, cols, eps, out, rstd);
+      lib.rmsNormF32(x, weight as Float32Array | null, rows, cols, eps, out, rstd);
+    },
+    im2col(x: FloatArray, g: Conv2dGeometry, out: FloatArray): void {
+      if (!f32(x) || !f32(out)) return ref.im2col(x, g, out);
+      lib.im2colF32(x, geometry(g), out);
+    },
+    col2im(cols: FloatArray, g: Conv2dGeometry, out: FloatArray): void {
+      if (!f32(cols) || !f32(out)) return ref.col2im(cols, g, out);
+      lib.col2imF32(cols, geometry(g), out);
+    },
+    rope(x, rows, t, d, cos, sin, interleaved, inverse, out): void {
+      if (!f32(x) || !f32(cos) || !f32(sin) || !f32(out)) return ref.rope(x, rows, t, d, cos, sin, interleaved, inverse, out);
+      lib.ropeF32(x, rows, t, d, cos, sin, interleaved, inverse, out);
+    },
+    attention(a: AttentionArgs): void {
+      if (!f32(a.q) || !f32(a.k) || !f32(a.v) || !f32(a.out) || (a.mask && !f32(a.mask))) return ref.attention(a);
+      lib.attentionF32(
+        a.q,
+        a.k,
+        a.v,
+        a.mask as Float32Array | null,
+        a.maskBatchStride,
+        a.maskHeadStride,
+        a.batch,
+        a.headsQ,
+        a.headsKV,
+        a.tq,
+        a.tk,
+        a.headDim,
+        a.scale,
+        a.causal,
+        a.out,
+      );
     },
   };
   return nativeBackend;

@@ -333,8 +333,7 @@ function indexSelect(x: FloatArray, { outer, n, inner }: AxisLayout, idx: Int32A
   for (let o = 0; o < outer; o++)
     for (let i = 0; i < mm; i++) {
       const src = (o * n + idx[i]!) * inner;
-      const dst = (o * mm + i) * inner;
-      for (let j = 0; j < inner; j++) out[dst + j] = x[src + j]!;
+      out.set(x.subarray(src, src + inner), (o * mm + i) * inner);
     }
 }
 

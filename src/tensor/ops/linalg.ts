@@ -59,12 +59,11 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (k !== k2) throw new StrataError('shape', 'matmul', `inner dimensions differ: a ${fmtShape(a.shape)} vs b ${fmtShape(b.shape)}`);
   const batchShape = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
   const dt = computeDType(a, b);
-  let ea = expand(asFloat(a, dt), [...batchShape, m, k]);
-  let eb = expand(asFloat(b, dt), [...batchShape, k, n]);
-  let oa = operand(ea, batchShape);
-  if (!oa) oa = operand((ea = contiguous(ea)), batchShape)!;
-  let ob = operand(eb, batchShape);
-  if (!ob) ob = operand((eb = contiguous(eb)), batchShape)!;
+  const ea = expand(asFloat(a, dt), [...batchShape, m, k]);
+  const eb = expand(asFloat(b, dt), [...batchShape, k, n]);
+  // layouts GEMM cannot read in place (e.g. a broadcast batch that does not collapse) are copied once
+  const oa = operand(ea, batchShape) ?? operand(contiguous(ea), batchShape)!;
+  const ob = operand(eb, batchShape) ?? operand(contiguous(eb), batchShape)!;
   const out = empty(dt, [...batchShape, m, n]);
   const batch = numel(batchShape);
   if (batch > 0 && m > 0 && n > 0) backend().matmul(oa, ob, out.data as FloatArray, m, n, k, batch);

@@ -1,6 +1,6 @@
 import { StrataError, fmtShape } from '../../errors.js';
 import type { FloatArray } from '../dtype.js';
-import { normAxis, numel } from '../shape.js';
+import { normAxis } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { record } from '../grad-mode.js';
 import { backend } from '../../backend/index.js';

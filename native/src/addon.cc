@@ -1,0 +1,17 @@
+// Entry point of the strata_native addon. Kernel families register their own exports
+// (bind_*.cc); argument checks live in checks.h.
+#include <napi.h>
+
+#include "bindings.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  strata::bindings::register_runtime(env, exports);
+  strata::bindings::register_gemm(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(strata_native, Init)

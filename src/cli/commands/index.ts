@@ -1,0 +1,20 @@
+import type { Command } from 'commander';
+import type { CliIO } from '../io.js';
+import { registerBench } from './bench.js';
+
+/** Adds one command group (e.g. `strata bench ...`) under the root program. */
+export type RegisterCommand = (program: Command, io: CliIO) => void;
+
+/**
+ * Every command group of the `strata` CLI, one file each under commands/. To add one
+ * (generate, serve, train, ...): write commands/<name>.ts exporting a RegisterCommand and list it here.
+ */
+export const commandGroups = {
+  bench: registerBench,
+} as const satisfies Record<string, RegisterCommand>;
+
+export type CommandGroupName = keyof typeof commandGroups;
+
+export function registerCommands(program: Command, io: CliIO): void {
+  for (const register of Object.values(commandGroups)) register(program, io);
+}

@@ -1,0 +1,1 @@
+export { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors, type SafetensorsContents } from './safetensors.js';
