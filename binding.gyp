@@ -15,7 +15,10 @@
         "native/src/gemm_avx2.cc",
         "native/src/gemm_avx512.cc",
         "native/src/gemm_portable.cc",
-        "native/src/threadpool.cc"
+        "native/src/threadpool.cc",
+        "native/src/kernels/bind_kernels.cc",
+        "native/src/kernels/elementwise.cc",
+        "native/src/kernels/nn.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -29,7 +32,7 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
-      "cflags": ["-O3", "-fno-math-errno", "-fvisibility=hidden", "-pthread"],
+      "cflags": ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden", "-pthread"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wno-missing-field-initializers"],
       "ldflags": ["-pthread"],
       "xcode_settings": {

@@ -162,7 +162,7 @@ async function benchShape(shape, impls, opts, log) {
     result[e.impl.name] = {
       gflops: round(flop / bestMs / 1e6, 2),
       medianGflops: round(flop / median(e.perCallMs) / 1e6, 2),
-      ms: round(bestMs, 4),
+      ms: Number(bestMs.toPrecision(4)),
       rounds: e.perCallMs.length,
       callsPerRound: e.calls,
       maxRelError: Number(e.error.toExponential(2)),

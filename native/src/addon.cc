@@ -3,12 +3,14 @@
 #include <napi.h>
 
 #include "bindings.h"
+#include "kernels/bind_kernels.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   strata::bindings::register_runtime(env, exports);
   strata::bindings::register_gemm(env, exports);
+  strata::RegisterKernels(env, exports);
   return exports;
 }
 

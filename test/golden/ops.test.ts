@@ -138,15 +138,15 @@ const report: string[] = [];
 function runCase(spec: CaseSpec, impl: string, fn: OpFn, backendName: S.BackendName): void {
   const tol = toleranceFor(spec.name);
   const label = `${backendName} ${spec.name} (${impl})`;
-  const inputs: Inputs = {};
-  for (const name of spec.inputs) {
-    const t = stored(`${spec.name}.in.${name}`);
-    // fresh leaves each run, so gradients never accumulate across backends or implementations
-    const wantsGrad = fixture.tensors[`${spec.name}.grad.${name}`] !== undefined;
-    inputs[name] = wantsGrad ? t.clone().requiresGrad_() : t;
-  }
   const diffs: string[] = [];
   S.withBackend(backendName, () => {
+    const inputs: Inputs = {};
+    for (const name of spec.inputs) {
+      const t = stored(`${spec.name}.in.${name}`);
+      // fresh leaves each run, so gradients never accumulate across backends or implementations
+      const wantsGrad = fixture.tensors[`${spec.name}.grad.${name}`] !== undefined;
+      inputs[name] = wantsGrad ? t.clone().requiresGrad_() : t;
+    }
     const result = fn(inputs, spec.params);
     const outs = Array.isArray(result) ? result : [result];
     if (outs.length !== spec.outputs) throw new Error(`${label}: ${outs.length} outputs, torch gave ${spec.outputs}`);

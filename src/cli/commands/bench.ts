@@ -112,9 +112,9 @@ export function benchGemm(opts: BenchGemmOptions, io: CliIO): BenchGemmResult {
     isa,
     backend: be.name,
     gflops: round(flop / (timing.bestMs * 1e6), 2),
-    ms: round(timing.bestMs, 4),
+    ms: significant(timing.bestMs, 4),
     medianGflops: round(flop / (timing.medianMs * 1e6), 2),
-    medianMs: round(timing.medianMs, 4),
+    medianMs: significant(timing.medianMs, 4),
     iters: timing.calls,
     transA,
     transB,
@@ -202,6 +202,10 @@ function checkGemm(a: MatOperand, b: MatOperand, c: Float32Array, m: number, n: 
 
 function gib(bytes: number): string {
   return (bytes / 1024 ** 3).toFixed(2);
+}
+
+function significant(x: number, digits: number): number {
+  return Number(x.toPrecision(digits));
 }
 
 function round(x: number, digits: number): number {
