@@ -6,3 +6,4 @@ export { backend, setBackend, withBackend, nativeAvailable, type BackendName } f
 export { setThreads, getThreads } from './backend/threads.js';
 export * as optim from './optim/index.js';
 export * as nn from './nn/index.js';
+export * from './io/index.js';

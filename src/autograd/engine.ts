@@ -42,16 +42,23 @@ function seedGrad(root: Tensor, grad: Tensor | undefined, op: string): Tensor {
   return grad;
 }
 
-/** Runs the tape backwards from `root`, returning d(root)/d(t) for every tensor that received one. */
-function propagate(root: Tensor, seed: Tensor, op: string): Map<Tensor, Tensor> {
+/**
+ * Runs the tape backwards from `root`. Returns the gradients of the leaves, or of the tensors in
+ * `keep` when given (which may be intermediate); other gradients are dropped once passed on.
+ */
+function propagate(root: Tensor, seed: Tensor, op: string, keep?: ReadonlySet<Tensor>): Map<Tensor, Tensor> {
+  const kept = new Map<Tensor, Tensor>();
   const grads = new Map<Tensor, Tensor>([[root, seed]]);
   const order = topoOrder(root);
   noGrad(() => {
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i]!;
       const g = grads.get(t);
+      if (!g) continue;
+      grads.delete(t);
       const node = t.gradFn;
-      if (!g || !node) continue;
+      if (keep ? keep.has(t) : !node) kept.set(t, g);
+      if (!node) continue;
       const inGrads = node.vjp(g);
       node.inputs.forEach((input, j) => {
         const gi = inGrads[j];
@@ -62,11 +69,9 @@ function propagate(root: Tensor, seed: Tensor, op: string): Map<Tensor, Tensor> 
         const prev = grads.get(input);
         grads.set(input, prev ? add(prev, gi) : gi);
       });
-      // intermediate gradients are no longer needed once passed on
-      if (t !== root && t.gradFn) grads.delete(t);
     }
   });
-  return grads;
+  return kept;
 }
 
 /** Accumulates d(root)/d(leaf) into `.grad` of every leaf that requires grad. */
@@ -86,32 +91,6 @@ export function backward(root: Tensor, grad?: Tensor): void {
 /** d(output)/d(inputs) without touching any `.grad` (zeros for inputs the output does not depend on). */
 export function grad(output: Tensor, inputs: readonly Tensor[], gradOutput?: Tensor): Tensor[] {
   const seed = seedGrad(output, gradOutput, 'grad');
-  // mark the requested inputs so propagation keeps their gradients even when they are not leaves
-  const grads = propagateKeeping(output, seed, new Set(inputs));
+  const grads = propagate(output, seed, 'grad', new Set(inputs));
   return inputs.map((t) => grads.get(t) ?? full(t.shape, 0, { dtype: t.dtype === 'f64' ? 'f64' : 'f32' }));
-}
-
-function propagateKeeping(root: Tensor, seed: Tensor, keep: Set<Tensor>): Map<Tensor, Tensor> {
-  const kept = new Map<Tensor, Tensor>();
-  const grads = new Map<Tensor, Tensor>([[root, seed]]);
-  const order = topoOrder(root);
-  noGrad(() => {
-    for (let i = order.length - 1; i >= 0; i--) {
-      const t = order[i]!;
-      const g = grads.get(t);
-      if (!g) continue;
-      if (keep.has(t)) kept.set(t, g);
-      const node = t.gradFn;
-      if (!node) continue;
-      const inGrads = node.vjp(g);
-      node.inputs.forEach((input, j) => {
-        const gi = inGrads[j];
-        if (!gi || !input.requiresGrad) return;
-        const prev = grads.get(input);
-        grads.set(input, prev ? add(prev, gi) : gi);
-      });
-      grads.delete(t);
-    }
-  });
-  return kept;
 }

@@ -1,5 +1,5 @@
 import type { FloatArray, Storage } from '../tensor/dtype.js';
-import type { Shape } from '../tensor/shape.js';
+import { type Shape, contiguousStrides } from '../tensor/shape.js';
 import { StrataError } from '../errors.js';
 import * as m from './math.js';
 import type {
@@ -133,21 +133,11 @@ function assign(dst: View, src: View): void {
     const n = src.shape.reduce((a, b) => a * b, 1);
     const tmp = new (src.data.constructor as new (n: number) => Storage)(n);
     copy(src, tmp);
-    s = { data: tmp, shape: src.shape, strides: contiguous(src.shape), offset: 0 };
+    s = { data: tmp, shape: src.shape, strides: contiguousStrides(src.shape), offset: 0 };
   }
   walkRows(dst.shape, [dst.strides, s.strides], [dst.offset, s.offset], (_o, [od, os], len, [sd, ss]) => {
     for (let i = 0; i < len; i++) dst.data[od! + i * sd!] = s.data[os! + i * ss!]!;
   });
-}
-
-function contiguous(shape: Shape): number[] {
-  const st = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    st[i] = acc;
-    acc *= shape[i]!;
-  }
-  return st;
 }
 
 function unary(op: UnaryOp, x: View<FloatArray>, out: FloatArray, scalar: number): void {
