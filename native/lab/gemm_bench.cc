@@ -1,7 +1,8 @@
 // Lab: GFLOPS of strata::gemm_f32 on the product's shapes, with a spot check against a double
 // reference. Build and run (STRATA_ISA / STRATA_THREADS apply):
 //   g++ -O3 -std=c++17 -pthread -Inative/src native/lab/gemm_bench.cc native/src/{cpu,threadpool,
-//     gemm,gemm_avx512,gemm_avx2,gemm_portable}.cc -o /tmp/gemm_bench && /tmp/gemm_bench [reps]
+//     gemm,gemm_avx512,gemm_avx2,gemm_portable}.cc -o /tmp/gemm_bench
+//   /tmp/gemm_bench [reps] [MxNxK[:NT][:b<batch>] ...]     (no shapes: the product's shape list)
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -80,10 +81,32 @@ double bench(const Shape& s, int reps) {
 
 }  // namespace
 
+// "MxNxK", optionally followed by ":NT"-style transpose flags and ":b<batch>".
+bool parse_shape(const char* text, Shape* s) {
+  long long m, n, k;
+  char flags[3] = "NN";
+  long long batch = 1;
+  if (std::sscanf(text, "%lldx%lldx%lld", &m, &n, &k) != 3) return false;
+  if (const char* colon = std::strchr(text, ':')) {
+    if (std::strlen(colon) >= 3 && (colon[1] == 'N' || colon[1] == 'T')) {
+      flags[0] = colon[1];
+      flags[1] = colon[2];
+      colon = std::strchr(colon + 1, ':');
+    }
+    if (colon && colon[1] == 'b') batch = std::atoll(colon + 2);
+  }
+  *s = Shape{m, n, k, flags[0] == 'T', flags[1] == 'T', batch};
+  return true;
+}
+
 int main(int argc, char** argv) {
   const int reps = argc > 1 ? std::atoi(argv[1]) : 5;
-  const char* only = argc > 2 ? argv[2] : nullptr;
-  const Shape shapes[] = {
+  std::vector<Shape> custom;
+  for (int i = 2; i < argc; ++i) {
+    Shape s;
+    if (parse_shape(argv[i], &s)) custom.push_back(s);
+  }
+  const std::vector<Shape> defaults = {
       {1024, 1024, 1024, false, false, 1}, {1024, 1024, 1024, false, true, 1},
       {512, 3072, 768, false, true, 1},    {512, 768, 3072, false, true, 1},
       {512, 3072, 768, false, false, 1},   {512, 768, 3072, false, false, 1},
@@ -99,9 +122,9 @@ int main(int argc, char** argv) {
       {1, 256, 768, false, true, 1},       {1, 256, 768, false, false, 1},
       {64, 64, 64, false, false, 1},       {8, 8, 8, false, false, 1},
   };
+  const std::vector<Shape>& shapes = custom.empty() ? defaults : custom;
   std::printf("isa=%s threads=%d\n", strata::gemm_isa_name(), strata::thread_count());
   for (const Shape& s : shapes) {
-    if (only && !(s.m <= std::atoi(only))) continue;
     const double gf = bench(s, reps);
     std::printf("M=%5lld N=%5lld K=%5lld %c%c batch=%lld : %7.1f GFLOPS\n", (long long)s.m,
                 (long long)s.n, (long long)s.k, s.ta ? 'T' : 'N', s.tb ? 'T' : 'N',

@@ -157,6 +157,17 @@ for (const [tA, tB] of flags) {
     check(makeProblem(s, 33, 1000, tA, tB));
   }
 }
+// 2b. Skinny shapes: every row count the skinny kernels special-case, both orientations.
+for (const [tA, tB] of flags) {
+  for (const few of [3, 4, 5, 6, 8]) {
+    for (const [long, K] of [[9, 15], [64, 64], [100, 300], [2100, 40]]) {
+      check(makeProblem(few, long, K, tA, tB, { beta: 0.5 }));
+      check(makeProblem(long, few, K, tA, tB));
+    }
+  }
+  check(makeProblem(1, 2100, 1000, tA, tB));
+  check(makeProblem(2100, 1, 1000, tA, tB, { beta: 1 }));
+}
 // 3. Big enough to use every thread, several K blocks, edge tiles.
 for (const [tA, tB] of flags) {
   check(makeProblem(257, 301, 515, tA, tB, { alpha: 0.5, beta: 1.5 }));

@@ -5,6 +5,10 @@
 
 #include <napi.h>
 
+#include <exception>
+#include <new>
+#include <string>
+
 namespace strata::bindings {
 
 void register_runtime(Napi::Env env, Napi::Object exports);  // threads, ISA, CPU features

@@ -1,5 +1,6 @@
 // GEMM driver: picks the kernel table for the active instruction set, splits the work into tasks
-// for the thread pool, and runs the BLIS-style blocked loops (or a GEMV when M or N is 1).
+// for the thread pool, and runs the BLIS-style blocked loops, or the skinny (GEMV-like) kernels
+// when M or N is small.
 #include "gemm.h"
 
 #include <algorithm>
@@ -35,7 +36,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 // Below this many multiply-adds a call runs on the calling thread: waking the pool costs more.
-constexpr double kSerialFmas = 1 << 18;
+constexpr double kSerialFmas = 320000;
 
 thread_local ScratchBuffer tl_packed_a;
 thread_local ScratchBuffer tl_packed_b;
@@ -193,10 +194,10 @@ void run_skinny_chunk(const SkinnyArgs& g, const GemmKernels& kr, int64_t bi, in
     }
   }
   const float* mat = g.mat + bi * g.mat_batch_step;
-  // With more than one group of rows, narrow the columns so a block of mat (k x width) stays in
-  // L2 while every group reads it.
+  // Kernels may pass over mat more than once for more than 4 rows (gemv_rows does): narrow the
+  // columns so that a block of mat (k x width, ~512 KB) stays in L2 between passes.
   int64_t width = len;
-  if (g.rows > kGemvMaxRows) width = std::max<int64_t>(64, round_up((1 << 17) / std::max<int64_t>(1, g.k), 16));
+  if (g.rows > 4) width = std::max<int64_t>(64, round_up((1 << 17) / std::max<int64_t>(1, g.k), 16));
   for (int64_t c0 = 0; c0 < len; c0 += width) {
     const int64_t w = std::min(width, len - c0);
     const float* block = mat + (g.dots ? (j0 + c0) * g.ld : j0 + c0);
@@ -231,7 +232,14 @@ void run_skinny(const SkinnyArgs& g, const GemmKernels& kr) {
   });
 }
 
-bool use_skinny(const GemmArgs& p) { return p.m <= kSkinnyRows || p.n <= kSkinnyRows; }
+// Skinny kernels win once the streamed operand is big enough to amortise their setup; below that
+// (8x8x8, say) packing is cheap and the blocked path is faster.
+bool use_skinny(const GemmArgs& p) {
+  const double n_k = static_cast<double>(p.n) * p.k, m_k = static_cast<double>(p.m) * p.k;
+  const bool few_rows = p.m <= kSkinnyRows && (p.m == 1 || n_k >= 1024);
+  const bool few_cols = p.n <= kSkinnyRows && (p.n == 1 || m_k >= 1024);
+  return few_rows || few_cols;
+}
 
 void run_skinny_for(const GemmArgs& p, const GemmKernels& kr) {
   SkinnyArgs g;

@@ -100,27 +100,29 @@ STRATA_AVX512 void pack_b(const float* b, int64_t ldb, bool trans, int64_t kc, i
   }
 }
 
-STRATA_AVX512 void micro(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                         int mr_used, int nr_used, float alpha, float beta) {
-  __m512 acc[kMr][kNv];
+// The micro-kernel computes only the NV (<= kNv) column vectors of the panel that are in use, so
+// a narrow last panel (N = 64 leaves 16 of 48 columns) costs in proportion to its width.
+template <int NV>
+STRATA_AVX512 inline void micro_nv(int64_t kc, const float* a, const float* b, float* c,
+                                   int64_t ldc, int mr_used, int nr_used, float alpha, float beta) {
+  __m512 acc[kMr][NV];
 #pragma GCC unroll 8
   for (int i = 0; i < kMr; ++i) {
 #pragma GCC unroll 3
-    for (int v = 0; v < kNv; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
   }
   for (int i = 0; i < mr_used; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
 
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(b);
-    const __m512 b1 = _mm512_load_ps(b + 16);
-    const __m512 b2 = _mm512_load_ps(b + 32);
+    __m512 bv[NV];
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + v * 16);
 #pragma GCC unroll 8
     for (int i = 0; i < kMr; ++i) {
       const __m512 av = _mm512_set1_ps(a[i]);
-      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
-      acc[i][2] = _mm512_fmadd_ps(av, b2, acc[i][2]);
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
     }
     a += kMr;
     b += kNr;
@@ -128,12 +130,12 @@ STRATA_AVX512 void micro(int64_t kc, const float* a, const float* b, float* c, i
 
   const __m512 va = _mm512_set1_ps(alpha);
   const __m512 vb = _mm512_set1_ps(beta);
-  if (mr_used == kMr && nr_used == kNr) {
+  if (mr_used == kMr && nr_used == NV * 16) {
 #pragma GCC unroll 8
     for (int i = 0; i < kMr; ++i) {
       float* row = c + i * ldc;
 #pragma GCC unroll 3
-      for (int v = 0; v < kNv; ++v) {
+      for (int v = 0; v < NV; ++v) {
         __m512 out = _mm512_mul_ps(acc[i][v], va);
         if (beta != 0.0f) out = _mm512_fmadd_ps(_mm512_loadu_ps(row + v * 16), vb, out);
         _mm512_storeu_ps(row + v * 16, out);
@@ -141,19 +143,26 @@ STRATA_AVX512 void micro(int64_t kc, const float* a, const float* b, float* c, i
     }
     return;
   }
-  const __mmask16 masks[kNv] = {tail_mask(nr_used), tail_mask(nr_used - 16), tail_mask(nr_used - 32)};
+  __mmask16 masks[NV];
+  for (int v = 0; v < NV; ++v) masks[v] = tail_mask(nr_used - v * 16);
 #pragma GCC unroll 8
   for (int i = 0; i < kMr; ++i) {
     if (i >= mr_used) break;
     float* row = c + i * ldc;
 #pragma GCC unroll 3
-    for (int v = 0; v < kNv; ++v) {
-      if (nr_used <= v * 16) break;
+    for (int v = 0; v < NV; ++v) {
       __m512 out = _mm512_mul_ps(acc[i][v], va);
       if (beta != 0.0f) out = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[v], row + v * 16), vb, out);
       _mm512_mask_storeu_ps(row + v * 16, masks[v], out);
     }
   }
+}
+
+STRATA_AVX512 void micro(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                         int mr_used, int nr_used, float alpha, float beta) {
+  if (nr_used > 32) return micro_nv<3>(kc, a, b, c, ldc, mr_used, nr_used, alpha, beta);
+  if (nr_used > 16) return micro_nv<2>(kc, a, b, c, ldc, mr_used, nr_used, alpha, beta);
+  return micro_nv<1>(kc, a, b, c, ldc, mr_used, nr_used, alpha, beta);
 }
 
 // Output blocks of this many columns keep their partial sums in L1 while rows of mat stream past.

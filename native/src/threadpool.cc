@@ -131,9 +131,12 @@ class Pool {
     started_ = true;
     const int wanted = threads() - 1;
     stop_.store(false);
+    // Workers start from the generation current now, not whenever they first get scheduled: a
+    // job or a stop issued before a new thread runs must still reach it.
+    const uint64_t generation = generation_.load();
     for (int i = 0; i < wanted; ++i) {
       try {
-        workers_.emplace_back([this, i] { worker_loop(i + 1); });
+        workers_.emplace_back([this, i, generation] { worker_loop(i + 1, generation); });
       } catch (...) {
         break;  // the OS refused a thread: run with the ones we have
       }
@@ -154,15 +157,16 @@ class Pool {
     workers_.clear();
   }
 
-  void worker_loop(int index) {
-    uint64_t seen = generation_.load(std::memory_order_acquire);
+  void worker_loop(int index, uint64_t seen) {
     for (;;) {
       const bool changed = spin_until(
           [&] { return generation_.load(std::memory_order_acquire) != seen; }, kWorkerSpin);
       if (!changed) {
         std::unique_lock<std::mutex> lock(sleep_mutex_);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);
-        wake_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+        wake_.wait(lock, [&] {
+          return generation_.load(std::memory_order_seq_cst) != seen || stop_.load();
+        });
         sleepers_.fetch_sub(1, std::memory_order_relaxed);
       }
       if (stop_.load()) return;

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import type { AttentionArgs, AxisLayout, Backend, BinaryOp, Conv2dGeometry, MatOperand, ReduceOp, UnaryOp, View } from './backend.js';
+import type { ArgReduceOp, AttentionArgs, AxisLayout, Backend, BinaryOp, CompareOp, Conv2dGeometry, MatOperand, ReduceOp, UnaryOp, View } from './backend.js';
 import { referenceBackend } from './reference.js';
 import type { FloatArray, Storage } from '../tensor/dtype.js';
 
@@ -58,6 +58,18 @@ export interface NativeAddon {
     shape: readonly number[],
     out: Float32Array,
   ): void;
+  compareF32(
+    op: number,
+    a: Float32Array,
+    aStrides: readonly number[],
+    aOffset: number,
+    b: Float32Array,
+    bStrides: readonly number[],
+    bOffset: number,
+    shape: readonly number[],
+    out: Uint8Array,
+  ): void;
+  argReduceF32(op: number, x: Float32Array, outer: number, n: number, inner: number, out: Int32Array): void;
   copyStrided(src: Storage, strides: readonly number[], offset: number, shape: readonly number[], out: Storage): void;
   reduceF32(op: number, x: Float32Array, outer: number, n: number, inner: number, out: Float32Array): void;
   softmaxF32(x: Float32Array, rows: number, cols: number, out: Float32Array, log: boolean): void;
@@ -125,6 +137,7 @@ export const UNARY_OPS: readonly UnaryOp[] = [
   'step',
 ];
 export const BINARY_OPS: readonly BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum'];
+export const COMPARE_OPS: readonly CompareOp[] = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'];
 const REDUCE_OPS: Partial<Record<ReduceOp, number>> = { sum: 0, max: 1, min: 2 };
 const MAX_DIMS = 8;
 
@@ -186,6 +199,14 @@ export function loadNativeBackend(): Backend | null {
     binary(op: BinaryOp, a: View<FloatArray | Int32Array>, b: View<FloatArray | Int32Array>, out: FloatArray | Int32Array): void {
       if (!f32View(a) || !f32View(b) || !f32(out)) return ref.binary(op, a, b, out);
       lib.binaryF32(BINARY_OPS.indexOf(op), a.data, a.strides, a.offset, b.data, b.strides, b.offset, a.shape, out);
+    },
+    compare(op: CompareOp, a: View, b: View, out: Uint8Array): void {
+      if (!f32View(a) || !f32View(b)) return ref.compare(op, a, b, out);
+      lib.compareF32(COMPARE_OPS.indexOf(op), a.data, a.strides, a.offset, b.data, b.strides, b.offset, a.shape, out);
+    },
+    argReduce(op: ArgReduceOp, x: FloatArray, layout: AxisLayout, out: Int32Array): void {
+      if (!f32(x) || layout.n === 0) return ref.argReduce(op, x, layout, out);
+      lib.argReduceF32(op === 'argmax' ? 0 : 1, x, layout.outer, layout.n, layout.inner, out);
     },
     where(cond: View<Uint8Array>, a: View<FloatArray>, b: View<FloatArray>, out: FloatArray): void {
       if (!f32View(a) || !f32View(b) || !f32(out) || cond.shape.length > MAX_DIMS) return ref.where(cond, a, b, out);

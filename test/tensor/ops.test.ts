@@ -208,3 +208,22 @@ describe('losses and dropout', () => {
     checkOp('dropout', (x) => S.dropout(x, 0.3, true, new S.Generator(7)), [randn([4, 5], 1)], { gradcheck: true });
   });
 });
+
+describe('comparisons and arg-reductions (no gradient)', () => {
+  test('compare ops and argmax/argmin match across backends, NaN included', () => {
+    for (const n of SIZES) {
+      const a = S.randn([n, 7], { generator: new S.Generator(n) });
+      const b = S.randn([1, 7], { generator: new S.Generator(n + 1) });
+      for (const op of ['eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const) {
+        checkOp(`${op} n=${n}`, (x, y) => S[op](x, y), [a, b]);
+        checkOp(`${op} transposed n=${n}`, (x) => S[op](x, 0.1), [a.T]);
+      }
+      checkOp(`argmax n=${n}`, (x) => x.argmax(0), [a]);
+      checkOp(`argmin n=${n}`, (x) => x.argmin(-1, true), [a]);
+      checkOp(`argmax strided n=${n}`, (x) => x.T.argmax(-1), [a]);
+    }
+    const withNaN = S.tensor([[1, NaN, 3], [2, 2, 1]]);
+    checkOp('argmax NaN', (x) => x.argmax(1), [withNaN]);
+    checkOp('eq NaN', (x) => x.eq(x), [withNaN]);
+  });
+});

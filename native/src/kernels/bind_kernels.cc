@@ -192,6 +192,43 @@ Napi::Value BinaryF32(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// compareF32(op, a, aStrides, aOffset, b, bStrides, bOffset, shape, out: Uint8Array)
+Napi::Value CompareF32(const Napi::CallbackInfo& info) {
+  Ctx c{info.Env(), "compareF32"};
+  int64_t op = 0, shape[kMaxDims], sa[kMaxDims], sb[kMaxDims], oa = 0, ob = 0, n = 0;
+  int nd = 0;
+  Buf a, b, out;
+  get_int(c, info[0], "op", &op, 0, static_cast<int>(CompareOp::kCount) - 1);
+  get_dims(c, info[7], "shape", shape, &nd);
+  get_view(c, info, 1, "a", shape, nd, kF32, &a, sa, &oa);
+  get_view(c, info, 4, "b", shape, nd, kF32, &b, sb, &ob);
+  get_buf(c, info[8], "out", &out, kU8);
+  if (!numel(c, shape, nd, &n) || !check_len(c, "out", out, n) || !check_disjoint(c, "out", out, {{"a", &a}, {"b", &b}}))
+    return info.Env().Undefined();
+  StridedF32 va{static_cast<const float*>(a.data) + oa, {}}, vb{static_cast<const float*>(b.data) + ob, {}};
+  for (int i = 0; i < nd; i++) va.strides[i] = sa[i], vb.strides[i] = sb[i];
+  compare_f32(static_cast<CompareOp>(op), nd, shape, va, vb, static_cast<uint8_t*>(out.data));
+  return info.Env().Undefined();
+}
+
+// argReduceF32(op, x, outer, n, inner, out: Int32Array)
+Napi::Value ArgReduceF32(const Napi::CallbackInfo& info) {
+  Ctx c{info.Env(), "argReduceF32"};
+  int64_t op = 0, outer = 0, n = 0, inner = 0;
+  Buf x, out;
+  get_int(c, info[0], "op", &op, 0, 1);
+  get_f32(c, info[1], "x", &x);
+  get_int(c, info[2], "outer", &outer);
+  get_int(c, info[3], "n", &n, 1, int64_t{1} << 31);
+  get_int(c, info[4], "inner", &inner);
+  get_buf(c, info[5], "out", &out, static_cast<int>(napi_int32_array) + 1);
+  if (!check_len(c, "x", x, static_cast<__int128>(outer) * n * inner) || !check_len(c, "out", out, static_cast<__int128>(outer) * inner) ||
+      !check_disjoint(c, "out", out, {{"x", &x}}))
+    return info.Env().Undefined();
+  arg_reduce_f32(static_cast<int>(op), static_cast<const float*>(x.data), outer, n, inner, static_cast<int32_t*>(out.data));
+  return info.Env().Undefined();
+}
+
 // whereF32(cond, cStrides, cOffset, a, aStrides, aOffset, b, bStrides, bOffset, shape, out)
 Napi::Value WhereF32(const Napi::CallbackInfo& info) {
   Ctx c{info.Env(), "whereF32"};
@@ -422,6 +459,8 @@ Napi::Value AttentionF32(const Napi::CallbackInfo& info) {
 void RegisterKernels(Napi::Env env, Napi::Object exports) {
   exports.Set("unaryF32", Napi::Function::New(env, UnaryF32, "unaryF32"));
   exports.Set("binaryF32", Napi::Function::New(env, BinaryF32, "binaryF32"));
+  exports.Set("compareF32", Napi::Function::New(env, CompareF32, "compareF32"));
+  exports.Set("argReduceF32", Napi::Function::New(env, ArgReduceF32, "argReduceF32"));
   exports.Set("whereF32", Napi::Function::New(env, WhereF32, "whereF32"));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided, "copyStrided"));
   exports.Set("reduceF32", Napi::Function::New(env, ReduceF32, "reduceF32"));

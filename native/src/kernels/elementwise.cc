@@ -182,6 +182,43 @@ void binary_f32(BinaryOp op, int ndim, const int64_t* shape, const StridedF32& a
   });
 }
 
+namespace {
+template <CompareOp Op>
+STRATA_CLONES void compare_row(const float* a, int64_t sa, const float* b, int64_t sb, uint8_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    const float x = a[i * sa], y = b[i * sb];
+    bool r;
+    switch (Op) {
+      case CompareOp::kEq: r = x == y; break;
+      case CompareOp::kNe: r = x != y; break;
+      case CompareOp::kLt: r = x < y; break;
+      case CompareOp::kLe: r = x <= y; break;
+      case CompareOp::kGt: r = x > y; break;
+      default: r = x >= y; break;
+    }
+    out[i] = r ? 1 : 0;
+  }
+}
+
+using CompareRowFn = void (*)(const float*, int64_t, const float*, int64_t, uint8_t*, int64_t);
+
+template <int... I>
+constexpr auto make_compare_table(std::integer_sequence<int, I...>) {
+  return std::array<CompareRowFn, sizeof...(I)>{&compare_row<static_cast<CompareOp>(I)>...};
+}
+}  // namespace
+
+void compare_f32(CompareOp op, int ndim, const int64_t* shape, const StridedF32& a, const StridedF32& b, uint8_t* out) {
+  static constexpr auto table = make_compare_table(std::make_integer_sequence<int, static_cast<int>(CompareOp::kCount)>{});
+  const CompareRowFn row = table[static_cast<int>(op)];
+  RowWalk w(ndim, shape);
+  const int64_t ia = ndim > 0 ? a.strides[ndim - 1] : 1;
+  const int64_t ib = ndim > 0 ? b.strides[ndim - 1] : 1;
+  for_rows(w, [&](int64_t r) {
+    row(a.data + w.offset(r, a.strides), ia, b.data + w.offset(r, b.strides), ib, out + r * w.len, w.len);
+  });
+}
+
 void where_f32(int ndim, const int64_t* shape, const uint8_t* cond, const int64_t* cs, const StridedF32& a,
                const StridedF32& b, float* out) {
   RowWalk w(ndim, shape);

@@ -29,6 +29,11 @@ enum class BinaryOp : int { kAdd, kSub, kMul, kDiv, kPow, kMaximum, kMinimum, kC
 void unary_f32(UnaryOp op, int ndim, const int64_t* shape, const StridedF32& x, float scalar, float* out);
 // out (contiguous) = op(a, b) with a, b already broadcast to shape (zero strides).
 void binary_f32(BinaryOp op, int ndim, const int64_t* shape, const StridedF32& a, const StridedF32& b, float* out);
+// Order matches COMPARE_OPS in src/backend/native.ts.
+enum class CompareOp : int { kEq, kNe, kLt, kLe, kGt, kGe, kCount };
+
+// out (contiguous bytes, 0/1) = a op b, both broadcast to shape.
+void compare_f32(CompareOp op, int ndim, const int64_t* shape, const StridedF32& a, const StridedF32& b, uint8_t* out);
 // out = cond ? a : b, all broadcast to shape.
 void where_f32(int ndim, const int64_t* shape, const uint8_t* cond, const int64_t* cond_strides, const StridedF32& a,
                const StridedF32& b, float* out);
@@ -37,6 +42,9 @@ void copy_strided(int elem_size, int ndim, const int64_t* shape, const void* src
 
 // Reductions over the middle axis of a contiguous (outer, n, inner) array. op: 0 sum, 1 max, 2 min.
 void reduce_f32(int op, const float* x, int64_t outer, int64_t n, int64_t inner, float* out);
+
+// Index of the max (op 0) or min (op 1) along the middle axis; NaN wins, first index on ties.
+void arg_reduce_f32(int op, const float* x, int64_t outer, int64_t n, int64_t inner, int32_t* out);
 
 void softmax_f32(const float* x, int64_t rows, int64_t cols, float* out, bool log);
 void layer_norm_f32(const float* x, const float* w, const float* b, int64_t rows, int64_t cols, float eps, float* out,

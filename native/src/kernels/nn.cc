@@ -157,6 +157,23 @@ void reduce_f32(int op, const float* x, int64_t outer, int64_t n, int64_t inner,
   }
 }
 
+void arg_reduce_f32(int op, const float* x, int64_t outer, int64_t n, int64_t inner, int32_t* out) {
+  parallel_rows(outer * inner, n, [&](int64_t r) {
+    const int64_t o = r / inner, j = r % inner;
+    const float* base = x + o * n * inner + j;
+    int64_t best = 0;
+    float bv = base[0];
+    for (int64_t i = 1; i < n && bv == bv; i++) {
+      const float v = base[i * inner];
+      if (v != v || (op == 0 ? v > bv : v < bv)) {
+        best = i;
+        bv = v;
+      }
+    }
+    out[r] = static_cast<int32_t>(best);
+  });
+}
+
 void softmax_f32(const float* x, int64_t rows, int64_t cols, float* out, bool log) {
   parallel_rows(rows, cols, [&](int64_t r) { softmax_row(x + r * cols, cols, out + r * cols, log); });
 }
