@@ -81,10 +81,16 @@ export interface Conv2dGeometry {
 export interface AttentionArgs {
   /** (B, Hq, T, D) contiguous */
   readonly q: FloatArray;
-  /** (B, Hkv, S, D) contiguous */
+  /** (B, Hkv, S, D): rows of D contiguous, heads and batches at the given strides (a KV-cache view) */
   readonly k: FloatArray;
-  /** (B, Hkv, S, D) contiguous */
+  readonly kOffset: number;
+  readonly kBatchStride: number;
+  readonly kHeadStride: number;
+  /** (B, Hkv, S, D), laid out like k */
   readonly v: FloatArray;
+  readonly vOffset: number;
+  readonly vBatchStride: number;
+  readonly vHeadStride: number;
   /** additive mask, contiguous (B or 1, Hq or 1, T, S) described by its batch/head strides, or null */
   readonly mask: FloatArray | null;
   readonly maskBatchStride: number;
@@ -149,9 +155,22 @@ export interface Backend {
   /** Adjoint of im2col: accumulates columns back into a zeroed (B, C, H, W) array. */
   col2im(cols: FloatArray, g: Conv2dGeometry, out: FloatArray): void;
   /**
-   * Rotary embedding of contiguous x (rows, T, D) with cos/sin (T, D/2) [row t of cos is position t].
+   * Rotary embedding of contiguous x (rows, T, D). cos/sin hold (T, D/2) tables, one per group of
+   * `rowsPerTable` consecutive rows (one shared table when rowsPerTable == rows; per-sequence
+   * positions when x is (B, H, T, D) and the tables are (B, T, D/2) with rowsPerTable = H).
    * interleaved: pairs (2i, 2i+1); otherwise halves (i, i + D/2). inverse rotates by -angle.
    */
-  rope(x: FloatArray, rows: number, t: number, d: number, cos: FloatArray, sin: FloatArray, interleaved: boolean, inverse: boolean, out: FloatArray): void;
+  rope(
+    x: FloatArray,
+    rows: number,
+    t: number,
+    d: number,
+    cos: FloatArray,
+    sin: FloatArray,
+    rowsPerTable: number,
+    interleaved: boolean,
+    inverse: boolean,
+    out: FloatArray,
+  ): void;
   attention(args: AttentionArgs): void;
 }

@@ -85,13 +85,26 @@ export interface NativeAddon {
     rstd: Float32Array,
   ): void;
   rmsNormF32(x: Float32Array, w: Float32Array | null, rows: number, cols: number, eps: number, out: Float32Array, rstd: Float32Array): void;
-  ropeF32(x: Float32Array, rows: number, t: number, d: number, cos: Float32Array, sin: Float32Array, interleaved: boolean, inverse: boolean, out: Float32Array): void;
+  ropeF32(
+    x: Float32Array,
+    rows: number,
+    t: number,
+    d: number,
+    cos: Float32Array,
+    sin: Float32Array,
+    rowsPerTable: number,
+    interleaved: boolean,
+    inverse: boolean,
+    out: Float32Array,
+  ): void;
   im2colF32(x: Float32Array, geometry: number[], cols: Float32Array): void;
   col2imF32(cols: Float32Array, geometry: number[], x: Float32Array): void;
   attentionF32(
     q: Float32Array,
     k: Float32Array,
+    kLayout: readonly [offset: number, batchStride: number, headStride: number],
     v: Float32Array,
+    vLayout: readonly [offset: number, batchStride: number, headStride: number],
     mask: Float32Array | null,
     maskBatchStride: number,
     maskHeadStride: number,
@@ -243,16 +256,18 @@ export function loadNativeBackend(): Backend | null {
       if (!f32(cols) || !f32(out)) return ref.col2im(cols, g, out);
       lib.col2imF32(cols, geometry(g), out);
     },
-    rope(x, rows, t, d, cos, sin, interleaved, inverse, out): void {
-      if (!f32(x) || !f32(cos) || !f32(sin) || !f32(out)) return ref.rope(x, rows, t, d, cos, sin, interleaved, inverse, out);
-      lib.ropeF32(x, rows, t, d, cos, sin, interleaved, inverse, out);
+    rope(x, rows, t, d, cos, sin, rowsPerTable, interleaved, inverse, out): void {
+      if (!f32(x) || !f32(cos) || !f32(sin) || !f32(out)) return ref.rope(x, rows, t, d, cos, sin, rowsPerTable, interleaved, inverse, out);
+      lib.ropeF32(x, rows, t, d, cos, sin, rowsPerTable, interleaved, inverse, out);
     },
     attention(a: AttentionArgs): void {
       if (!f32(a.q) || !f32(a.k) || !f32(a.v) || !f32(a.out) || (a.mask && !f32(a.mask))) return ref.attention(a);
       lib.attentionF32(
         a.q,
         a.k,
+        [a.kOffset, a.kBatchStride, a.kHeadStride],
         a.v,
+        [a.vOffset, a.vBatchStride, a.vHeadStride],
         a.mask as Float32Array | null,
         a.maskBatchStride,
         a.maskHeadStride,

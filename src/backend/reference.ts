@@ -377,6 +377,7 @@ function rope(
   d: number,
   cos: FloatArray,
   sin: FloatArray,
+  rowsPerTable: number,
   interleaved: boolean,
   inverse: boolean,
   out: FloatArray,
@@ -385,9 +386,10 @@ function rope(
   for (let r = 0; r < rows; r++)
     for (let p = 0; p < t; p++) {
       const base = (r * t + p) * d;
+      const tab = (Math.floor(r / rowsPerTable) * t + p) * half;
       for (let i = 0; i < half; i++) {
-        const c = cos[p * half + i]!;
-        const s = inverse ? -sin[p * half + i]! : sin[p * half + i]!;
+        const c = cos[tab + i]!;
+        const s = inverse ? -sin[tab + i]! : sin[tab + i]!;
         const i0 = interleaved ? base + 2 * i : base + i;
         const i1 = interleaved ? i0 + 1 : i0 + half;
         const x0 = x[i0]!;
@@ -407,7 +409,8 @@ function attention(a: AttentionArgs): void {
     for (let h = 0; h < headsQ; h++) {
       const kvh = Math.floor(h / group);
       const qBase = ((b * headsQ + h) * tq) * dd;
-      const kBase = ((b * headsKV + kvh) * tk) * dd;
+      const kBase = a.kOffset + b * a.kBatchStride + kvh * a.kHeadStride;
+      const vBase = a.vOffset + b * a.vBatchStride + kvh * a.vHeadStride;
       const mBase = a.mask ? b * a.maskBatchStride + h * a.maskHeadStride : 0;
       for (let i = 0; i < tq; i++) {
         let mx = -Infinity;
@@ -429,7 +432,7 @@ function attention(a: AttentionArgs): void {
             const w = Math.exp(scores[j]! - mx);
             sum += w;
             if (w === 0) continue;
-            for (let p = 0; p < dd; p++) acc[p]! += w * a.v[kBase + j * dd + p]!;
+            for (let p = 0; p < dd; p++) acc[p]! += w * a.v[vBase + j * dd + p]!;
           }
         }
         // a row with every key masked yields zeros rather than NaN

@@ -69,14 +69,17 @@ describe('native addon rejects hostile arguments', { skip }, () => {
     throwsRange(() => lib!.softmaxF32(f(10), 3, 4, f(12), false), /x needs 12/);
     throwsRange(() => lib!.layerNormF32(f(12), f(3), null, 3, 4, 1e-5, f(12), f(3), f(3)), /weight needs 4/);
     throwsRange(() => lib!.rmsNormF32(f(12), null, 3, 4, 1e-5, f(12), f(2)), /rstd needs 3/);
-    throwsRange(() => lib!.ropeF32(f(12), 1, 2, 6, f(6), f(5), false, false, f(12)), /sin needs 6/);
+    throwsRange(() => lib!.ropeF32(f(12), 1, 2, 6, f(6), f(5), 1, false, false, f(12)), /sin needs 6/);
+    throwsRange(() => lib!.ropeF32(f(24), 2, 2, 6, f(6), f(6), 1, false, false, f(24)), /cos needs 12/);
     throwsRange(() => lib!.reduceF32(0, f(12), 3, 4, 2, f(6)), /x needs 24/);
     throwsRange(() => lib!.im2colF32(f(16), [1, 1, 4, 4, 3, 3, 1, 1, 0, 0, 1, 1, 3, 3], f(81)), /output size/);
     throwsRange(() => lib!.im2colF32(f(16), [1, 1, 4, 4, 3, 3, 0, 1, 0, 0, 1, 1, 2, 2], f(36)), />= 1/);
     const q = f(1 * 2 * 3 * 4);
-    throwsRange(() => lib!.attentionF32(q, f(24), f(23), null, 0, 0, 1, 2, 2, 3, 3, 4, 0.5, true, f(24)), /v needs 24/);
-    throwsRange(() => lib!.attentionF32(q, f(12), f(12), null, 0, 0, 1, 2, 0, 3, 3, 4, 0.5, true, f(24)), /headsKV/);
-    throwsRange(() => lib!.attentionF32(q, f(24), f(24), f(8), 0, 9, 1, 2, 2, 3, 3, 4, 0.5, true, f(24)), /mask needs/);
+    throwsRange(() => lib!.attentionF32(q, f(24), [0, 24, 12], f(23), [0, 24, 12], null, 0, 0, 1, 2, 2, 3, 3, 4, 0.5, true, f(24)), /v needs 24/);
+    throwsRange(() => lib!.attentionF32(q, f(24), [1, 24, 12], f(24), [0, 24, 12], null, 0, 0, 1, 2, 2, 3, 3, 4, 0.5, true, f(24)), /k needs 25/);
+    throwsRange(() => lib!.attentionF32(q, f(24), [0, 24] as unknown as [number, number, number], f(24), [0, 24, 12], null, 0, 0, 1, 2, 2, 3, 3, 4, 0.5, true, f(24)), /layout/);
+    throwsRange(() => lib!.attentionF32(q, f(12), [0, 12, 12], f(12), [0, 12, 12], null, 0, 0, 1, 2, 0, 3, 3, 4, 0.5, true, f(24)), /headsKV/);
+    throwsRange(() => lib!.attentionF32(q, f(24), [0, 24, 12], f(24), [0, 24, 12], f(8), 0, 9, 1, 2, 2, 3, 3, 4, 0.5, true, f(24)), /mask needs/);
   });
 
   test('setThreads rejects nonsense and keeps working', () => {

@@ -52,3 +52,32 @@ describe('scaledDotProductAttention equals attentionComposed', () => {
     );
   });
 });
+
+describe('KV-cache views and per-sequence rotary tables', () => {
+  test('attention reads a sliced, preallocated cache in place and equals the contiguous result', () => {
+    const cacheK = randn([2, 2, 40, 8], 4, false);
+    const cacheV = randn([2, 2, 40, 8], 5, false);
+    const q = randn([2, 4, 3, 8], 6, false);
+    const k = cacheK.slice(2, 0, 19); // (2, 2, 19, 8): non-contiguous view of the cache
+    const v = cacheV.slice(2, 0, 19);
+    for (const name of S.nativeAvailable() ? (['reference', 'native'] as const) : (['reference'] as const)) {
+      S.withBackend(name, () => {
+        const viewed = S.scaledDotProductAttention(q, k, v, { causal: true });
+        const copied = S.attentionComposed(q, k.contiguous(), v.contiguous(), { causal: true });
+        assertClose(viewed, copied, 1e-5, 1e-4, `cache view on ${name}`);
+      });
+    }
+  });
+
+  test('rope with (B, T, D/2) tables rotates each sequence by its own positions', () => {
+    const x = randn([2, 3, 4, 8], 7);
+    const a = S.ropeTables(4, 8, { offset: 0 });
+    const b = S.ropeTables(4, 8, { offset: 5 });
+    const cos = S.stack([a.cos, b.cos]);
+    const sin = S.stack([a.sin, b.sin]);
+    const both = S.applyRotaryEmbedding(x, cos, sin);
+    assertClose(both.select(0, 0), S.applyRotaryEmbedding(x.select(0, 0), a.cos, a.sin), 1e-6, 1e-6, 'sequence 0');
+    assertClose(both.select(0, 1), S.applyRotaryEmbedding(x.select(0, 1), b.cos, b.sin), 1e-6, 1e-6, 'sequence 1');
+    checkOp('rope per-sequence', (t) => S.applyRotaryEmbedding(t, cos, sin, 'interleaved'), [randn([2, 2, 4, 8], 8)], { gradcheck: true });
+  });
+});

@@ -354,10 +354,10 @@ Napi::Value RmsNormF32(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// ropeF32(x, rows, t, d, cos, sin, interleaved, inverse, out)
+// ropeF32(x, rows, t, d, cos, sin, rowsPerTable, interleaved, inverse, out)
 Napi::Value RopeF32(const Napi::CallbackInfo& info) {
   Ctx c{info.Env(), "ropeF32"};
-  int64_t rows = 0, t = 0, d = 0;
+  int64_t rows = 0, t = 0, d = 0, per = 1;
   bool inter = false, inv = false;
   Buf x, cs, sn, out;
   get_f32(c, info[0], "x", &x);
@@ -366,17 +366,19 @@ Napi::Value RopeF32(const Napi::CallbackInfo& info) {
   get_int(c, info[3], "d", &d);
   get_f32(c, info[4], "cos", &cs);
   get_f32(c, info[5], "sin", &sn);
-  get_bool(c, info[6], "interleaved", &inter);
-  get_bool(c, info[7], "inverse", &inv);
-  get_f32(c, info[8], "out", &out);
+  get_int(c, info[6], "rowsPerTable", &per, 1);
+  get_bool(c, info[7], "interleaved", &inter);
+  get_bool(c, info[8], "inverse", &inv);
+  get_f32(c, info[9], "out", &out);
   if (c.ok && d % 2 != 0) c.fail("d must be even");
   const __int128 n = static_cast<__int128>(rows) * t * d;
-  const __int128 tab = static_cast<__int128>(t) * (d / 2);
+  const __int128 tables = rows == 0 ? 0 : (rows + per - 1) / per;
+  const __int128 tab = tables * t * (d / 2);
   if (!check_len(c, "x", x, n) || !check_len(c, "out", out, n) || !check_len(c, "cos", cs, tab) || !check_len(c, "sin", sn, tab) ||
       !check_disjoint(c, "out", out, {{"x", &x}, {"cos", &cs}, {"sin", &sn}}))
     return info.Env().Undefined();
-  rope_f32(static_cast<const float*>(x.data), rows, t, d, static_cast<const float*>(cs.data), static_cast<const float*>(sn.data), inter,
-           inv, static_cast<float*>(out.data));
+  rope_f32(static_cast<const float*>(x.data), rows, t, d, static_cast<const float*>(cs.data), static_cast<const float*>(sn.data), per,
+           inter, inv, static_cast<float*>(out.data));
   return info.Env().Undefined();
 }
 
@@ -416,40 +418,76 @@ Napi::Value Im2col(const Napi::CallbackInfo& info, bool forward) {
   return info.Env().Undefined();
 }
 
-// attentionF32(q, k, v, mask|null, maskBatchStride, maskHeadStride, batch, hq, hkv, tq, tk, d, scale, causal, out)
+// [offset, batchStride, headStride] of a (B, H, S, D) view whose rows of D are contiguous
+bool get_kv_layout(Ctx& c, const Napi::Value& v, const char* name, int64_t* layout) {
+  int n = 0;
+  if (!get_dims(c, v, name, layout, &n)) return false;
+  if (n != 3) return c.fail(std::string(name) + " layout must be [offset, batchStride, headStride]");
+  return true;
+}
+
+// Elements a (B, H, S, D) view touches: its last index + 1.
+__int128 kv_extent(const int64_t* layout, int64_t b, int64_t h, int64_t s, int64_t d) {
+  if (b == 0 || h == 0 || s == 0 || d == 0) return 0;
+  return static_cast<__int128>(layout[0]) + static_cast<__int128>(b - 1) * layout[1] + static_cast<__int128>(h - 1) * layout[2] +
+         static_cast<__int128>(s) * d;
+}
+
+// attentionF32(q, k, kLayout, v, vLayout, mask|null, maskBatchStride, maskHeadStride, batch, hq, hkv, tq, tk, d, scale, causal, out)
 Napi::Value AttentionF32(const Napi::CallbackInfo& info) {
   Ctx c{info.Env(), "attentionF32"};
   Buf q, k, v, m, out;
+  int64_t kl[kMaxDims], vl[kMaxDims];
   int64_t mbs = 0, mhs = 0, b = 0, hq = 0, hkv = 0, tq = 0, tk = 0, d = 0;
   float scale = 0;
   bool causal = false;
   get_f32(c, info[0], "q", &q);
   get_f32(c, info[1], "k", &k);
-  get_f32(c, info[2], "v", &v);
-  get_f32_opt(c, info[3], "mask", &m);
-  get_int(c, info[4], "maskBatchStride", &mbs);
-  get_int(c, info[5], "maskHeadStride", &mhs);
-  get_int(c, info[6], "batch", &b);
-  get_int(c, info[7], "headsQ", &hq);
-  get_int(c, info[8], "headsKV", &hkv, 1);
-  get_int(c, info[9], "tq", &tq);
-  get_int(c, info[10], "tk", &tk);
-  get_int(c, info[11], "headDim", &d);
-  get_float(c, info[12], "scale", &scale);
-  get_bool(c, info[13], "causal", &causal);
-  get_f32(c, info[14], "out", &out);
+  get_kv_layout(c, info[2], "kLayout", kl);
+  get_f32(c, info[3], "v", &v);
+  get_kv_layout(c, info[4], "vLayout", vl);
+  get_f32_opt(c, info[5], "mask", &m);
+  get_int(c, info[6], "maskBatchStride", &mbs);
+  get_int(c, info[7], "maskHeadStride", &mhs);
+  get_int(c, info[8], "batch", &b);
+  get_int(c, info[9], "headsQ", &hq);
+  get_int(c, info[10], "headsKV", &hkv, 1);
+  get_int(c, info[11], "tq", &tq);
+  get_int(c, info[12], "tk", &tk);
+  get_int(c, info[13], "headDim", &d);
+  get_float(c, info[14], "scale", &scale);
+  get_bool(c, info[15], "causal", &causal);
+  get_f32(c, info[16], "out", &out);
   if (c.ok && hq % hkv != 0) c.fail("headsQ must be a multiple of headsKV");
   const __int128 nq = static_cast<__int128>(b) * hq * tq * d;
-  const __int128 nk = static_cast<__int128>(b) * hkv * tk * d;
-  if (!check_len(c, "q", q, nq) || !check_len(c, "k", k, nk) || !check_len(c, "v", v, nk) || !check_len(c, "out", out, nq))
+  if (!check_len(c, "q", q, nq) || !check_len(c, "k", k, kv_extent(kl, b, hkv, tk, d)) ||
+      !check_len(c, "v", v, kv_extent(vl, b, hkv, tk, d)) || !check_len(c, "out", out, nq))
     return info.Env().Undefined();
   if (m.data && b > 0 && hq > 0 && tq > 0 && tk > 0) {
     const __int128 last = static_cast<__int128>(b - 1) * mbs + static_cast<__int128>(hq - 1) * mhs + static_cast<__int128>(tq) * tk;
     if (!check_len(c, "mask", m, last)) return info.Env().Undefined();
   }
   if (!check_disjoint(c, "out", out, {{"q", &q}, {"k", &k}, {"v", &v}, {"mask", &m}})) return info.Env().Undefined();
-  AttentionArgs a{static_cast<const float*>(q.data), static_cast<const float*>(k.data), static_cast<const float*>(v.data),
-                  static_cast<const float*>(m.data), mbs, mhs, b, hq, hkv, tq, tk, d, scale, causal, static_cast<float*>(out.data)};
+  AttentionArgs a{};
+  a.q = static_cast<const float*>(q.data);
+  a.k = static_cast<const float*>(k.data) + kl[0];
+  a.v = static_cast<const float*>(v.data) + vl[0];
+  a.k_batch_stride = kl[1];
+  a.k_head_stride = kl[2];
+  a.v_batch_stride = vl[1];
+  a.v_head_stride = vl[2];
+  a.mask = static_cast<const float*>(m.data);
+  a.mask_batch_stride = mbs;
+  a.mask_head_stride = mhs;
+  a.batch = b;
+  a.heads_q = hq;
+  a.heads_kv = hkv;
+  a.tq = tq;
+  a.tk = tk;
+  a.head_dim = d;
+  a.scale = scale;
+  a.causal = causal;
+  a.out = static_cast<float*>(out.data);
   attention_f32(a);
   return info.Env().Undefined();
 }

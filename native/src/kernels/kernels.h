@@ -50,8 +50,9 @@ void softmax_f32(const float* x, int64_t rows, int64_t cols, float* out, bool lo
 void layer_norm_f32(const float* x, const float* w, const float* b, int64_t rows, int64_t cols, float eps, float* out,
                     float* mean, float* rstd);
 void rms_norm_f32(const float* x, const float* w, int64_t rows, int64_t cols, float eps, float* out, float* rstd);
-void rope_f32(const float* x, int64_t rows, int64_t t, int64_t d, const float* cos, const float* sin, bool interleaved,
-              bool inverse, float* out);
+// cos/sin: one (t, d/2) table per group of rows_per_table consecutive rows.
+void rope_f32(const float* x, int64_t rows, int64_t t, int64_t d, const float* cos, const float* sin, int64_t rows_per_table,
+              bool interleaved, bool inverse, float* out);
 
 struct ConvGeometry {
   int64_t batch, channels, height, width, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, out_h, out_w;
@@ -61,8 +62,9 @@ void col2im_f32(const float* cols, const ConvGeometry& g, float* x);
 
 struct AttentionArgs {
   const float* q;  // (B, Hq, T, D)
-  const float* k;  // (B, Hkv, S, D)
-  const float* v;  // (B, Hkv, S, D)
+  const float* k;  // (B, Hkv, S, D): element (b, h, s, d) at b * k_batch_stride + h * k_head_stride + s * D + d
+  const float* v;  // (B, Hkv, S, D), laid out with the v strides
+  int64_t k_batch_stride, k_head_stride, v_batch_stride, v_head_stride;
   const float* mask;  // additive, (T, S) blocks at b * mask_batch_stride + h * mask_head_stride; or null
   int64_t mask_batch_stride, mask_head_stride;
   int64_t batch, heads_q, heads_kv, tq, tk, head_dim;

@@ -189,12 +189,13 @@ void rms_norm_f32(const float* x, const float* w, int64_t rows, int64_t cols, fl
   parallel_rows(rows, cols, [&](int64_t r) { rms_norm_row(x + r * cols, w, cols, eps, out + r * cols, rstd + r); });
 }
 
-void rope_f32(const float* x, int64_t rows, int64_t t, int64_t d, const float* cos, const float* sin, bool interleaved,
-              bool inverse, float* out) {
+void rope_f32(const float* x, int64_t rows, int64_t t, int64_t d, const float* cos, const float* sin, int64_t rows_per_table,
+              bool interleaved, bool inverse, float* out) {
   const int64_t half = d / 2;
   parallel_rows(rows * t, d, [&](int64_t r) {
     const int64_t p = r % t;
-    rope_row(x + r * d, d, cos + p * half, sin + p * half, interleaved, inverse, out + r * d);
+    const int64_t tab = ((r / t) / rows_per_table * t + p) * half;
+    rope_row(x + r * d, d, cos + tab, sin + tab, interleaved, inverse, out + r * d);
   });
 }
 
@@ -258,8 +259,8 @@ void attention_f32(const AttentionArgs& a) {
       const int64_t h = bh % a.heads_q, b = bh / a.heads_q;
       const int64_t kvh = h / group;
       const float* q = a.q + r * a.head_dim;
-      const float* k = a.k + (b * a.heads_kv + kvh) * a.tk * a.head_dim;
-      const float* v = a.v + (b * a.heads_kv + kvh) * a.tk * a.head_dim;
+      const float* k = a.k + b * a.k_batch_stride + kvh * a.k_head_stride;
+      const float* v = a.v + b * a.v_batch_stride + kvh * a.v_head_stride;
       const float* mask = a.mask ? a.mask + b * a.mask_batch_stride + h * a.mask_head_stride + i * a.tk : nullptr;
       const int64_t limit = a.causal ? std::min(a.tk, std::max<int64_t>(0, i + a.tk - a.tq + 1)) : a.tk;
       attention_row(q, k, v, mask, limit, a.head_dim, a.scale, scores.data(), a.out + r * a.head_dim);

@@ -108,10 +108,18 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   }
   const out = empty(dt, [dims.b, dims.hq, dims.t, dims.d]);
   if (out.size > 0) {
+    const kl = kvLayout(asFloat(k, dt));
+    const vl = kvLayout(asFloat(v, dt));
     backend().attention({
       q: denseFloat(contiguous(asFloat(q, dt))),
-      k: denseFloat(contiguous(asFloat(k, dt))),
-      v: denseFloat(contiguous(asFloat(v, dt))),
+      k: kl.data,
+      kOffset: kl.offset,
+      kBatchStride: kl.batchStride,
+      kHeadStride: kl.headStride,
+      v: vl.data,
+      vOffset: vl.offset,
+      vBatchStride: vl.batchStride,
+      vHeadStride: vl.headStride,
       mask: maskData,
       maskBatchStride,
       maskHeadStride,
@@ -135,6 +143,17 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
       return inputs.map((t) => (t.requiresGrad ? grads[wanted.indexOf(t)]! : null));
     }),
   );
+}
+
+/**
+ * Reads a (B, H, S, D) key or value tensor in place when its rows of D are contiguous (a slice
+ * of a preallocated KV cache is), copying only other layouts.
+ */
+function kvLayout(t: Tensor): { data: FloatArray; offset: number; batchStride: number; headStride: number } {
+  const [, , s, d] = t.shape as [number, number, number, number];
+  const rowsContiguous = (d <= 1 || t.strides[3] === 1) && (s <= 1 || t.strides[2] === d);
+  const c = rowsContiguous ? t : contiguous(t);
+  return { data: c.data as FloatArray, offset: c.offset, batchStride: c.strides[0]!, headStride: c.strides[1]! };
 }
 
 /** A (B, 1, 1, S) bool mask from per-sequence lengths, for right-padded batches. */

@@ -45,7 +45,8 @@ export function ropeTables(t: number, headDim: number, options: RopeTableOptions
 /**
  * Rotates pairs of features of x (..., T, D) by position-dependent angles. `half` pairs
  * feature i with i + D/2 (GPT-NeoX / Hugging Face LLaMA); `interleaved` pairs 2i with 2i+1
- * (original RoPE, GPT-J, GGUF llama). cos/sin are (T, D/2) constants.
+ * (original RoPE, GPT-J, GGUF llama). cos/sin are (T, D/2) constants shared by every row, or
+ * (B, T, D/2) with one table per sequence of x (B, ..., T, D) (left-padded batches).
  */
 export function applyRotaryEmbedding(x: Tensor, cos: Tensor, sin: Tensor, layout: RopeLayout = 'half'): Tensor {
   expectFloat(x, 'rope');
@@ -53,9 +54,14 @@ export function applyRotaryEmbedding(x: Tensor, cos: Tensor, sin: Tensor, layout
   const t = x.shape[x.ndim - 2]!;
   const d = x.shape[x.ndim - 1]!;
   if (d % 2 !== 0) throw new StrataError('shape', 'rope', `head dimension must be even, got ${fmtShape(x.shape)}`);
+  const perSequence = cos.ndim === 3;
   for (const [name, tab] of [['cos', cos], ['sin', sin]] as const) {
-    if (tab.ndim !== 2 || tab.shape[0] !== t || tab.shape[1] !== d / 2) {
-      throw new StrataError('shape', 'rope', `${name} must be (${t}, ${d / 2}) for input ${fmtShape(x.shape)}, got ${fmtShape(tab.shape)}`);
+    const ok = perSequence
+      ? tab.ndim === 3 && x.ndim >= 3 && tab.shape[0] === x.shape[0] && tab.shape[1] === t && tab.shape[2] === d / 2
+      : tab.ndim === 2 && tab.shape[0] === t && tab.shape[1] === d / 2;
+    if (!ok) {
+      const want = perSequence ? `(${x.shape[0]}, ${t}, ${d / 2})` : `(${t}, ${d / 2})`;
+      throw new StrataError('shape', 'rope', `${name} must be ${want} for input ${fmtShape(x.shape)}, got ${fmtShape(tab.shape)}`);
     }
   }
   return ropeKernel(x, cos, sin, layout === 'interleaved', false);
@@ -67,8 +73,21 @@ function ropeKernel(x: Tensor, cos: Tensor, sin: Tensor, interleaved: boolean, i
   const t = x.shape[x.ndim - 2]!;
   const d = x.shape[x.ndim - 1]!;
   const rows = t * d === 0 ? 0 : xf.size / (t * d);
+  const groups = cos.ndim === 3 ? cos.shape[0]! : 1;
+  const rowsPerTable = Math.max(1, rows / Math.max(groups, 1));
   const out = empty(dt, x.shape);
-  backend().rope(denseFloat(xf), rows, t, d, denseFloat(asFloat(cos, dt)), denseFloat(asFloat(sin, dt)), interleaved, inverse, out.data as FloatArray);
+  backend().rope(
+    denseFloat(xf),
+    rows,
+    t,
+    d,
+    denseFloat(asFloat(cos, dt)),
+    denseFloat(asFloat(sin, dt)),
+    rowsPerTable,
+    interleaved,
+    inverse,
+    out.data as FloatArray,
+  );
   // a rotation's adjoint is the opposite rotation
   return record('rope', [x], out, (g) => [ropeKernel(g, cos, sin, interleaved, !inverse)]);
 }
