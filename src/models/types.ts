@@ -1,0 +1,78 @@
+import type { Tensor } from '../tensor/tensor.js';
+import type { Module } from '../nn/module.js';
+
+/** The three families of the taxonomy. A model can belong to more than one (BERT is an LLM and a foundation model). */
+export type ModelFamily = 'large-language' | 'foundation' | 'multi-modal';
+export type Modality = 'text' | 'image' | 'audio' | 'video' | 'embedding' | 'label' | 'action';
+export type AdaptationMethod = 'full-finetune' | 'lora' | 'task-head' | 'linear-probe' | 'prompting' | 'instruction-tuning';
+
+/** What every model class declares about itself (shown by `strata models`, `strata inspect`, GET /v1/models). */
+export interface ModelCard {
+  readonly families: readonly ModelFamily[];
+  readonly inputModalities: readonly Modality[];
+  readonly outputModalities: readonly Modality[];
+  /** e.g. "decoder-only transformer (pre-norm, RMSNorm, RoPE, SwiGLU, GQA)" */
+  readonly architecture: string;
+  readonly adaptability: readonly AdaptationMethod[];
+  readonly applications: readonly string[];
+  /** well-known checkpoints of this architecture, for the taxonomy table */
+  readonly examples: readonly string[];
+  readonly primaryData: string;
+  readonly purpose: string;
+}
+
+/** Generation glue is keyed by architecture family, not by model. */
+export type ArchitectureKind = 'decoder-only' | 'encoder' | 'encoder-decoder' | 'vision-encoder-decoder' | 'dual-encoder';
+
+/**
+ * A preallocated key/value cache for one model and batch: per layer, K and V of shape
+ * (B, Hkv, maxLength, D). `length` positions are filled; a forward pass with T new tokens writes
+ * positions [length, length + T) and attends over [0, length + T).
+ */
+export interface KVCache {
+  readonly batch: number;
+  readonly maxLength: number;
+  /** positions already filled (the same for every sequence; padding is expressed by the attention mask) */
+  length: number;
+  /** Writes k/v (B, Hkv, T, D) of `layer` at [length, length + T) and returns views over [0, length + T). */
+  update(layer: number, k: Tensor, v: Tensor): { k: Tensor; v: Tensor };
+  /** Marks T more positions filled (called once per forward pass, after the last layer). */
+  advance(t: number): void;
+  /** Keeps only the given batch rows, in this order (beam search reorders beams). */
+  reorder(rows: readonly number[]): void;
+  /** Forgets everything (length = 0). */
+  reset(): void;
+}
+
+export interface DecoderForwardOptions {
+  /** cache to read from and append to; without one the pass is stateless */
+  cache?: KVCache;
+  /**
+   * (B, S) bool, true where a key position holds a real token (S = cache length + T). Left-padded
+   * batches use it to hide padding; omitted = every position is real.
+   */
+  attentionMask?: Tensor;
+  /** (B, T) i32 positions of the new tokens; default cache.length + [0, T) for every row */
+  positionIds?: Tensor;
+  /** compute logits only for the last position of each row (generation prefill) */
+  lastOnly?: boolean;
+}
+
+/** A decoder-only language model (GPT-2, LLaMA and its configurations). */
+export interface CausalLM extends Module {
+  readonly kind: 'decoder-only';
+  readonly card: ModelCard;
+  readonly vocabSize: number;
+  /** longest context the position scheme supports */
+  readonly maxPositions: number;
+  /** ids (B, T) i32 -> logits (B, T, V), or (B, 1, V) with lastOnly */
+  forward(ids: Tensor, options?: DecoderForwardOptions): Tensor;
+  createCache(batch: number, maxLength: number): KVCache;
+}
+
+export interface EncoderOutput {
+  /** (B, T, C) */
+  lastHiddenState: Tensor;
+  /** (B, C), the pooler's tanh(dense(CLS)) when the model has one */
+  pooled?: Tensor;
+}
