@@ -8,6 +8,7 @@
       "sources": [
         "native/src/addon.cc",
         "native/src/bind_gemm.cc",
+        "native/src/bind_mmap.cc",
         "native/src/bind_runtime.cc",
         "native/src/checks.cc",
         "native/src/cpu.cc",
@@ -18,7 +19,12 @@
         "native/src/threadpool.cc",
         "native/src/kernels/bind_kernels.cc",
         "native/src/kernels/elementwise.cc",
-        "native/src/kernels/nn.cc"
+        "native/src/kernels/nn.cc",
+        "native/src/quant/bind_quant.cc",
+        "native/src/quant/quant_avx2.cc",
+        "native/src/quant/quant_avx512.cc",
+        "native/src/quant/quant_matmul.cc",
+        "native/src/quant/quant_portable.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -7,3 +7,5 @@ export { setThreads, getThreads } from './backend/threads.js';
 export * as optim from './optim/index.js';
 export * as nn from './nn/index.js';
 export * from './io/index.js';
+export * from './tokenizers/index.js';
+export * from './models/index.js';

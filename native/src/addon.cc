@@ -10,6 +10,8 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   strata::bindings::register_runtime(env, exports);
   strata::bindings::register_gemm(env, exports);
+  strata::bindings::register_quant(env, exports);
+  strata::bindings::register_mmap(env, exports);
   strata::RegisterKernels(env, exports);
   return exports;
 }

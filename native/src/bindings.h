@@ -13,6 +13,8 @@ namespace strata::bindings {
 
 void register_runtime(Napi::Env env, Napi::Object exports);  // threads, ISA, CPU features
 void register_gemm(Napi::Env env, Napi::Object exports);     // gemmF32
+void register_quant(Napi::Env env, Napi::Object exports);    // quantMatmul, dequantizeRows, halfMatmul
+void register_mmap(Napi::Env env, Napi::Object exports);     // mmapFile
 
 // Runs `body` and turns C++ failures other than JS errors into JS exceptions named after `op`.
 template <class Body>

@@ -76,3 +76,22 @@ export interface EncoderOutput {
   /** (B, C), the pooler's tanh(dense(CLS)) when the model has one */
   pooled?: Tensor;
 }
+
+export interface EncoderForwardOptions {
+  /** (B, T) bool or integer, nonzero where a position holds a real token; omitted = no padding */
+  attentionMask?: Tensor;
+  /** (B, T) i32 segment ids; default zeros */
+  tokenTypeIds?: Tensor;
+  /** (B, T) i32 positions; default as the model numbers them (RoBERTa skips padding) */
+  positionIds?: Tensor;
+}
+
+/** A bidirectional text encoder (BERT, RoBERTa) with or without a task head. */
+export interface EncoderModel extends Module {
+  readonly kind: 'encoder';
+  readonly card: ModelCard;
+  readonly vocabSize: number;
+  readonly maxPositions: number;
+  /** ids (B, T) i32 -> hidden states (and the pooled vector when the model has a pooler) */
+  encode(ids: Tensor, options?: EncoderForwardOptions): EncoderOutput;
+}

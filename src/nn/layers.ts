@@ -1,3 +1,4 @@
+import { StrataError, fmtShape } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Generator, defaultGenerator } from '../tensor/random.js';
 import { ones, rand, randn, zeros } from '../tensor/ops/creation.js';
@@ -10,6 +11,14 @@ export interface InitOptions {
   generator?: Generator;
 }
 
+/** A given tensor (e.g. loaded from a checkpoint) adopted as a parameter without a copy, after a shape check. */
+function adopt(t: Tensor, shape: readonly number[], what: string): Tensor {
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new StrataError('shape', what, `expected ${fmtShape(shape)}, got ${fmtShape(t.shape)}`);
+  }
+  return t;
+}
+
 /** y = x W^T + b, initialized like torch.nn.Linear (uniform ±1/sqrt(in)). */
 export class Linear extends Module {
   readonly weight: Tensor;
@@ -18,13 +27,16 @@ export class Linear extends Module {
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,
-    options: InitOptions & { bias?: boolean } = {},
+    /** `weight` (out, in) and a `bias` tensor (out,) are adopted as given instead of initialized */
+    options: InitOptions & { bias?: boolean | Tensor; weight?: Tensor } = {},
   ) {
     super();
     const g = options.generator ?? defaultGenerator;
     const bound = 1 / Math.sqrt(inFeatures);
-    this.weight = this.param('weight', rand([outFeatures, inFeatures], { generator: g, low: -bound, high: bound }));
-    this.bias = options.bias === false ? null : this.param('bias', rand([outFeatures], { generator: g, low: -bound, high: bound }));
+    const init = (shape: number[]) => rand(shape, { generator: g, low: -bound, high: bound });
+    this.weight = this.param('weight', options.weight ? adopt(options.weight, [outFeatures, inFeatures], 'Linear.weight') : init([outFeatures, inFeatures]));
+    const bias = options.bias;
+    this.bias = bias === false ? null : this.param('bias', typeof bias === 'object' ? adopt(bias, [outFeatures], 'Linear.bias') : init([outFeatures]));
   }
 
   forward(x: Tensor): Tensor {
@@ -38,10 +50,11 @@ export class Embedding extends Module {
   constructor(
     readonly numEmbeddings: number,
     readonly dim: number,
-    options: InitOptions = {},
+    options: InitOptions & { weight?: Tensor } = {},
   ) {
     super();
-    this.weight = this.param('weight', randn([numEmbeddings, dim], { generator: options.generator }));
+    const w = options.weight ? adopt(options.weight, [numEmbeddings, dim], 'Embedding.weight') : randn([numEmbeddings, dim], { generator: options.generator });
+    this.weight = this.param('weight', w);
   }
 
   forward(ids: Tensor): Tensor {
@@ -56,11 +69,12 @@ export class LayerNorm extends Module {
   constructor(
     readonly dim: number,
     readonly eps = 1e-5,
-    options: { bias?: boolean } = {},
+    options: { bias?: boolean | Tensor; weight?: Tensor } = {},
   ) {
     super();
-    this.weight = this.param('weight', ones([dim]));
-    this.bias = options.bias === false ? null : this.param('bias', zeros([dim]));
+    this.weight = this.param('weight', options.weight ? adopt(options.weight, [dim], 'LayerNorm.weight') : ones([dim]));
+    const bias = options.bias;
+    this.bias = bias === false ? null : this.param('bias', typeof bias === 'object' ? adopt(bias, [dim], 'LayerNorm.bias') : zeros([dim]));
   }
 
   forward(x: Tensor): Tensor {
@@ -74,9 +88,10 @@ export class RMSNorm extends Module {
   constructor(
     readonly dim: number,
     readonly eps = 1e-6,
+    options: { weight?: Tensor } = {},
   ) {
     super();
-    this.weight = this.param('weight', ones([dim]));
+    this.weight = this.param('weight', options.weight ? adopt(options.weight, [dim], 'RMSNorm.weight') : ones([dim]));
   }
 
   forward(x: Tensor): Tensor {

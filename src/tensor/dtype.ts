@@ -2,18 +2,50 @@ import { StrataError } from '../errors.js';
 
 /**
  * Storage dtypes. f64 exists for the gradient checker and the reference backend;
- * models compute in f32 (f16/bf16 are storage formats, upcast on use).
+ * models compute in f32 (f16/bf16 are storage formats, upcast on use). The quantized dtypes
+ * hold GGUF blocks (raw bytes in a Uint8Array) for weights: see src/tensor/quant.ts.
  */
-export type DType = 'f32' | 'f64' | 'f16' | 'bf16' | 'i32' | 'u8' | 'bool';
+export type DType = 'f32' | 'f64' | 'f16' | 'bf16' | 'i32' | 'u8' | 'bool' | QuantDType;
 export type FloatDType = 'f32' | 'f64';
+/** GGUF block formats: q8_0 and q4_0 in blocks of 32 values, q4_k and q6_k in super-blocks of 256. */
+export type QuantDType = 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
 
 export type FloatArray = Float32Array | Float64Array;
 export type Storage = Float32Array | Float64Array | Uint16Array | Int32Array | Uint8Array;
 
-export const DTYPES: readonly DType[] = ['f32', 'f64', 'f16', 'bf16', 'i32', 'u8', 'bool'];
+export const QUANT_DTYPES: readonly QuantDType[] = ['q8_0', 'q4_0', 'q4_k', 'q6_k'];
+export const DTYPES: readonly DType[] = ['f32', 'f64', 'f16', 'bf16', 'i32', 'u8', 'bool', ...QUANT_DTYPES];
 
+/** Values per block and bytes per block of each block format (ggml's QK and sizeof(block)). */
+export const QUANT_BLOCKS: Readonly<Record<QuantDType, { readonly values: number; readonly bytes: number }>> = {
+  q8_0: { values: 32, bytes: 34 },
+  q4_0: { values: 32, bytes: 18 },
+  q4_k: { values: 256, bytes: 144 },
+  q6_k: { values: 256, bytes: 210 },
+};
+
+export function isQuantized(dtype: DType): dtype is QuantDType {
+  return Object.hasOwn(QUANT_BLOCKS, dtype);
+}
+
+/** Bytes that `n` values of `dtype` occupy (n a multiple of the block size for block formats). */
+export function byteSize(dtype: DType, n: number): number {
+  if (isQuantized(dtype)) {
+    const b = QUANT_BLOCKS[dtype];
+    if (n % b.values !== 0) throw new StrataError('dtype', dtype, `${n} values do not fill whole blocks of ${b.values}`);
+    return (n / b.values) * b.bytes;
+  }
+  return n * bytesPerElement(dtype);
+}
+
+/** Bytes per element of a plain dtype; block formats have none (use byteSize). */
 export function bytesPerElement(dtype: DType): number {
   switch (dtype) {
+    case 'q8_0':
+    case 'q4_0':
+    case 'q4_k':
+    case 'q6_k':
+      throw new StrataError('dtype', 'bytesPerElement', `${dtype} stores blocks of values, not single elements`);
     case 'f64':
       return 8;
     case 'f32':
@@ -42,6 +74,11 @@ export function allocStorage(dtype: DType, n: number): Storage {
     case 'u8':
     case 'bool':
       return new Uint8Array(n);
+    case 'q8_0':
+    case 'q4_0':
+    case 'q4_k':
+    case 'q6_k':
+      throw new StrataError('dtype', dtype, `quantized storage is made by quantizing a float tensor: use .to('${dtype}')`);
   }
 }
 
@@ -59,6 +96,10 @@ export function storageMatches(dtype: DType, data: Storage): boolean {
       return data instanceof Int32Array;
     case 'u8':
     case 'bool':
+    case 'q8_0':
+    case 'q4_0':
+    case 'q4_k':
+    case 'q6_k':
       return data instanceof Uint8Array;
   }
 }

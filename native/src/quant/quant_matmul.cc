@@ -1,0 +1,196 @@
+// Drivers of the quantized and half-precision matmuls: choose the kernel table, quantize the
+// activations once, then split the output over the shared pool (rows of W, and tiles of
+// activation rows when there are many).
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu.h"
+#include "gemm.h"
+#include "quant/quant.h"
+#include "scratch.h"
+#include "threadpool.h"
+
+namespace strata::quant {
+
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Below this many multiply-adds a call runs on the calling thread.
+constexpr int64_t kSerialMacs = int64_t{1} << 18;
+// Bytes of quantized activation rows one task keeps hot while it walks its rows of W.
+constexpr int64_t kActTileBytes = int64_t{1} << 17;
+
+thread_local ScratchBuffer tl_acts;
+thread_local ScratchBuffer tl_panel;
+
+// Layout of the quantized activations of M rows, carved out of one buffer.
+struct ActBuffer {
+  int64_t k = 0, blocks = 0;
+  int8_t* qs = nullptr;       // M*K
+  float* d = nullptr;         // M*blocks
+  float* d_exp = nullptr;     // M*blocks*8, or null
+  int16_t* sums16 = nullptr;  // M*K/16, or null
+
+  ActRow row(int64_t i) const {
+    return ActRow{qs + i * k, d + i * blocks, d_exp ? d_exp + i * blocks * 8 : nullptr,
+                  sums16 ? sums16 + i * (k / 16) : nullptr};
+  }
+};
+
+ActBuffer make_act_buffer(const QuantKernels& kr, const QTypeInfo& t, int64_t m, int64_t k) {
+  ActBuffer a;
+  a.k = k;
+  a.blocks = k / t.act_block;
+  const bool want_exp = kr.wants_d_exp && t.act_block == 32;
+  const bool want_sums = t.act_block == 256;
+  // floats first (aligned), then the bytes
+  const int64_t n_d = m * a.blocks, n_exp = want_exp ? n_d * 8 : 0;
+  const int64_t sum_bytes = want_sums ? m * (k / 16) * 2 : 0;
+  const int64_t bytes = (n_d + n_exp) * 4 + sum_bytes + m * k + 64;
+  float* base = tl_acts.floats(static_cast<size_t>(ceil_div(bytes, 4)));
+  a.d = base;
+  a.d_exp = want_exp ? base + n_d : nullptr;
+  uint8_t* p = reinterpret_cast<uint8_t*>(base + n_d + n_exp);
+  a.sums16 = want_sums ? reinterpret_cast<int16_t*>(p) : nullptr;
+  a.qs = reinterpret_cast<int8_t*>(p + sum_bytes);
+  return a;
+}
+
+}  // namespace
+
+const QuantKernels& quant_kernels() {
+  static const QuantKernels* const table = [] {
+#if defined(__x86_64__) || defined(__i386__)
+    const Isa isa = active_isa();
+    if (isa == Isa::kAvx512 && cpu_features().avx512vnni) return &kQuantAvx512Vnni;
+    if (isa == Isa::kAvx512 || isa == Isa::kAvx2) {
+      __builtin_cpu_init();
+      if (__builtin_cpu_supports("f16c")) return &kQuantAvx2;
+    }
+#endif
+    return &kQuantPortable;
+  }();
+  return *table;
+}
+
+void quant_matmul(const QTypeInfo& t, const uint8_t* w, int64_t ldw, const float* x, int64_t m,
+                  int64_t n, int64_t k, float* y) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    std::fill(y, y + m * n, 0.0f);
+    return;
+  }
+  const QuantKernels& kr = quant_kernels();
+  const ActBuffer acts = make_act_buffer(kr, t, m, k);
+  const bool unsigned_qs = kr.acts_unsigned32 && t.act_block == 32;
+  const bool parallel = m * n * k >= kSerialMacs && thread_count() > 1;
+
+  auto quantize = [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const ActRow r = acts.row(i);
+      kr.quantize_row(x + i * k, k, t.act_block, unsigned_qs, const_cast<int8_t*>(r.qs),
+                      const_cast<float*>(r.d), const_cast<float*>(r.d_exp), const_cast<int16_t*>(r.sums16));
+    }
+  };
+  if (parallel && m >= 8) {
+    const int64_t per = ceil_div(m, thread_count() * 2);
+    parallel_for(ceil_div(m, per), [&](int64_t task, int) { quantize(task * per, std::min(m, (task + 1) * per)); });
+  } else {
+    quantize(0, m);
+  }
+
+  // Tiles: activation rows [i0, i1) small enough to stay in L2, weight rows [j0, j1).
+  const int64_t m_tile = std::min(m, std::max<int64_t>(kMaxRows, (kActTileBytes / k) / kMaxRows * kMaxRows));
+  const int64_t m_tiles = ceil_div(m, m_tile);
+  const int64_t want_tasks = parallel ? int64_t{thread_count()} * 6 : 1;
+  const int64_t n_chunk = std::clamp<int64_t>(ceil_div(n * m_tiles, want_tasks), 4, 512);
+  const int64_t n_chunks = ceil_div(n, n_chunk);
+  const DotFn dot = kr.dot[t.index];
+
+  auto run = [&](int64_t task) {
+    const int64_t mt = task / n_chunks, nc = task % n_chunks;
+    const int64_t i0 = mt * m_tile, i1 = std::min(m, i0 + m_tile);
+    const int64_t j0 = nc * n_chunk, j1 = std::min(n, j0 + n_chunk);
+    ActRow rows[kMaxRows];
+    float res[kMaxRows];
+    for (int64_t j = j0; j < j1; ++j) {
+      const uint8_t* wr = w + j * ldw;
+      for (int64_t i = i0; i < i1; i += kMaxRows) {
+        const int nr = static_cast<int>(std::min<int64_t>(kMaxRows, i1 - i));
+        for (int r = 0; r < nr; ++r) rows[r] = acts.row(i + r);
+        dot(wr, k, rows, nr, res);
+        for (int r = 0; r < nr; ++r) y[(i + r) * n + j] = res[r];
+      }
+    }
+  };
+  const int64_t tasks = m_tiles * n_chunks;
+  if (parallel && tasks > 1) {
+    parallel_for(tasks, [&](int64_t task, int) { run(task); });
+  } else {
+    for (int64_t task = 0; task < tasks; ++task) run(task);
+  }
+}
+
+void half_matmul(bool bf16, const uint16_t* w, int64_t ldw, const float* x, int64_t m, int64_t n,
+                 int64_t k, float* y) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    std::fill(y, y + m * n, 0.0f);
+    return;
+  }
+  const QuantKernels& kr = quant_kernels();
+  const bool parallel = m * n * k >= kSerialMacs && thread_count() > 1;
+  if (m <= kMaxRows) {
+    // decode: dot products converting the weights on the fly, one pass over W
+    const int64_t chunk = std::max<int64_t>(4, ceil_div(n, parallel ? int64_t{thread_count()} * 6 : 1));
+    const int64_t chunks = ceil_div(n, chunk);
+    auto run = [&](int64_t c) {
+      const int64_t j0 = c * chunk, j1 = std::min(n, j0 + chunk);
+      kr.half_dot(w + j0 * ldw, ldw, bf16, j1 - j0, k, x, k, static_cast<int>(m), y + j0, n);
+    };
+    if (parallel && chunks > 1) parallel_for(chunks, [&](int64_t c, int) { run(c); });
+    else for (int64_t c = 0; c < chunks; ++c) run(c);
+    return;
+  }
+  // prefill: convert a panel of W rows to f32, then the f32 GEMM on it (the nested call runs on
+  // this task's thread); W is never converted whole
+  const int64_t panel = std::clamp<int64_t>((int64_t{1} << 16) / k, 16, 256);
+  const int64_t panels = ceil_div(n, panel);
+  auto run = [&](int64_t pi) {
+    const int64_t j0 = pi * panel, j1 = std::min(n, j0 + panel);
+    float* buf = tl_panel.floats(static_cast<size_t>((j1 - j0) * k));
+    for (int64_t j = j0; j < j1; ++j) kr.half_to_float(w + j * ldw, k, bf16, buf + (j - j0) * k);
+    GemmArgs g;
+    g.a = x;
+    g.lda = k;
+    g.b = buf;
+    g.ldb = k;
+    g.trans_b = true;
+    g.c = y + j0;
+    g.ldc = n;
+    g.m = m;
+    g.n = j1 - j0;
+    g.k = k;
+    gemm_f32(g);
+  };
+  if (parallel && panels > 1) parallel_for(panels, [&](int64_t pi, int) { run(pi); });
+  else for (int64_t pi = 0; pi < panels; ++pi) run(pi);
+}
+
+void dequantize_rows(const QTypeInfo& t, const uint8_t* w, int64_t ldw, int64_t k,
+                     const int32_t* ids, int64_t count, float* out) {
+  if (count == 0 || k == 0) return;
+  const int64_t per = std::max<int64_t>(1, (int64_t{1} << 16) / k);
+  const int64_t tasks = ceil_div(count, per);
+  if (tasks > 1 && thread_count() > 1) {
+    parallel_for(tasks, [&](int64_t task, int) {
+      dequantize_rows_serial(t, w, ldw, k, ids, task * per, std::min(count, (task + 1) * per), out);
+    });
+  } else {
+    dequantize_rows_serial(t, w, ldw, k, ids, 0, count, out);
+  }
+}
+
+}  // namespace strata::quant

@@ -1,0 +1,239 @@
+// GPT-2 (and GPT-3-style dense decoders): learned positions, pre-LayerNorm blocks, fused QKV,
+// GELU MLP, LM head tied to the token embedding. Parameter names are Hugging Face's
+// GPT2LMHeadModel keys; Conv1D weights keep the checkpoint layout (in, out).
+//
+// Shapes: B batch, T new tokens, S keys (cached + new), C n_embd, H heads, D head size, V vocab.
+
+import type { Tensor } from '../tensor/tensor.js';
+import { linear } from '../tensor/ops/linalg.js';
+import { gelu, relu, silu, tanh } from '../tensor/ops/elementwise.js';
+import { scaledDotProductAttention } from '../tensor/ops/attention.js';
+import { embedding } from '../tensor/ops/indexing.js';
+import { split } from '../tensor/ops/join.js';
+import { Module } from '../nn/module.js';
+import type { Embedding, LayerNorm } from '../nn/layers.js';
+import { ConfigReader, type JsonObject } from '../io/config.js';
+import { ModuleGroup, ParamSource, Scope } from './weights.js';
+import { PreallocatedKVCache } from './kv-cache.js';
+import { decoderMask, decoderStep, positionTensor } from './decoder.js';
+import type { CausalLM, DecoderForwardOptions, KVCache, ModelCard } from './types.js';
+
+const ACTIVATIONS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu', 'relu', 'silu', 'tanh'] as const;
+export type GPT2Activation = (typeof ACTIVATIONS)[number];
+
+/** config.json of a GPT-2 checkpoint (the fields Strata reads; names as Hugging Face writes them). */
+export interface GPT2Config {
+  model_type: 'gpt2';
+  architectures: string[] | null;
+  vocab_size: number;
+  n_positions: number;
+  n_embd: number;
+  n_layer: number;
+  n_head: number;
+  /** MLP width, null = 4 * n_embd */
+  n_inner: number | null;
+  activation_function: GPT2Activation;
+  layer_norm_epsilon: number;
+  initializer_range: number;
+  scale_attn_weights: boolean;
+  scale_attn_by_inverse_layer_idx: boolean;
+  bos_token_id: number | null;
+  eos_token_id: number | null;
+}
+
+export function parseGPT2Config(raw: JsonObject, file: string): GPT2Config {
+  const c = new ConfigReader(raw, file);
+  const nEmbd = c.requiredInt('n_embd');
+  const nHead = c.requiredInt('n_head');
+  if (nEmbd % nHead !== 0) c.fail('n_head', `(${nHead}) must divide n_embd (${nEmbd})`);
+  return {
+    model_type: 'gpt2',
+    architectures: c.stringArray('architectures'),
+    vocab_size: c.requiredInt('vocab_size'),
+    n_positions: c.requiredInt('n_positions'),
+    n_embd: nEmbd,
+    n_layer: c.requiredInt('n_layer'),
+    n_head: nHead,
+    n_inner: c.optionalInt('n_inner', { min: 1 }),
+    activation_function: c.choice('activation_function', ACTIVATIONS, 'gelu_new'),
+    layer_norm_epsilon: c.number('layer_norm_epsilon', 1e-5, { above: 0 }),
+    initializer_range: c.number('initializer_range', 0.02, { min: 0 }),
+    scale_attn_weights: c.bool('scale_attn_weights', true),
+    scale_attn_by_inverse_layer_idx: c.bool('scale_attn_by_inverse_layer_idx', false),
+    bos_token_id: c.optionalInt('bos_token_id'),
+    eos_token_id: c.optionalInt('eos_token_id'),
+  };
+}
+
+function activate(x: Tensor, fn: GPT2Activation): Tensor {
+  switch (fn) {
+    case 'gelu_new':
+    case 'gelu_pytorch_tanh':
+      return gelu(x, 'tanh');
+    case 'gelu':
+      return gelu(x);
+    case 'relu':
+      return relu(x);
+    case 'silu':
+      return silu(x);
+    case 'tanh':
+      return tanh(x);
+  }
+}
+
+/** GPT-2's Conv1D: y = x W + b with W stored (in, out), read in place as a transposed Linear weight. */
+class Conv1D extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+
+  constructor(s: Scope, inFeatures: number, outFeatures: number, std: number) {
+    super();
+    this.weight = this.param('weight', s.tensor('weight', [inFeatures, outFeatures], { std }));
+    this.bias = this.param('bias', s.tensor('bias', [outFeatures], 'zeros'));
+  }
+
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weight.T, this.bias);
+  }
+}
+
+class GPT2Attention extends Module {
+  readonly cAttn: Conv1D;
+  readonly cProj: Conv1D;
+  private readonly heads: number;
+  private readonly headDim: number;
+  private readonly scale: number;
+
+  constructor(
+    s: Scope,
+    config: GPT2Config,
+    readonly layer: number,
+  ) {
+    super();
+    const C = config.n_embd;
+    const std = s.source.initializerRange;
+    this.cAttn = this.module('c_attn', new Conv1D(s.at('c_attn'), C, 3 * C, std));
+    this.cProj = this.module('c_proj', new Conv1D(s.at('c_proj'), C, C, std / Math.sqrt(2 * config.n_layer)));
+    this.heads = config.n_head;
+    this.headDim = C / config.n_head;
+    this.scale = (config.scale_attn_weights ? 1 / Math.sqrt(this.headDim) : 1) / (config.scale_attn_by_inverse_layer_idx ? layer + 1 : 1);
+  }
+
+  forward(x: Tensor, mask: Tensor | null, cache: KVCache | undefined): Tensor {
+    const [B, T, C] = x.shape as [number, number, number];
+    const H = this.heads;
+    const D = this.headDim;
+    const [q, k, v] = split(this.cAttn.forward(x), C, -1).map((p) => p.reshape(B, T, H, D).transpose(1, 2)) as [Tensor, Tensor, Tensor]; // (B, H, T, D)
+    const kv = cache ? cache.update(this.layer, k, v) : { k, v }; // (B, H, S, D)
+    const y = scaledDotProductAttention(q, kv.k, kv.v, { causal: true, mask, scale: this.scale }); // (B, H, T, D)
+    return this.cProj.forward(y.transpose(1, 2).reshape(B, T, C)); // (B, T, C)
+  }
+}
+
+class GPT2MLP extends Module {
+  readonly cFc: Conv1D;
+  readonly cProj: Conv1D;
+
+  constructor(
+    s: Scope,
+    config: GPT2Config,
+    readonly act: GPT2Activation,
+  ) {
+    super();
+    const C = config.n_embd;
+    const inner = config.n_inner ?? 4 * C;
+    const std = s.source.initializerRange;
+    this.cFc = this.module('c_fc', new Conv1D(s.at('c_fc'), C, inner, std));
+    this.cProj = this.module('c_proj', new Conv1D(s.at('c_proj'), inner, C, std / Math.sqrt(2 * config.n_layer)));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.cProj.forward(activate(this.cFc.forward(x), this.act)); // (B, T, C)
+  }
+}
+
+class GPT2Block extends Module {
+  readonly ln1: LayerNorm;
+  readonly attn: GPT2Attention;
+  readonly ln2: LayerNorm;
+  readonly mlp: GPT2MLP;
+
+  constructor(s: Scope, config: GPT2Config, layer: number) {
+    super();
+    const C = config.n_embd;
+    const eps = config.layer_norm_epsilon;
+    this.ln1 = this.module('ln_1', s.layerNorm('ln_1', C, eps));
+    this.attn = this.module('attn', new GPT2Attention(s.at('attn'), config, layer));
+    this.ln2 = this.module('ln_2', s.layerNorm('ln_2', C, eps));
+    this.mlp = this.module('mlp', new GPT2MLP(s.at('mlp'), config, config.activation_function));
+  }
+
+  forward(x: Tensor, mask: Tensor | null, cache: KVCache | undefined): Tensor {
+    const h = x.add(this.attn.forward(this.ln1.forward(x), mask, cache)); // (B, T, C)
+    return h.add(this.mlp.forward(this.ln2.forward(h))); // (B, T, C)
+  }
+}
+
+/** The transformer stack (Hugging Face's GPT2Model): embeddings, blocks, final LayerNorm. */
+export class GPT2Model extends Module {
+  readonly wte: Embedding;
+  readonly wpe: Embedding;
+  readonly h: GPT2Block[];
+  readonly lnF: LayerNorm;
+
+  constructor(s: Scope, config: GPT2Config) {
+    super();
+    this.wte = this.module('wte', s.embedding('wte', config.vocab_size, config.n_embd));
+    this.wpe = this.module('wpe', s.embedding('wpe', config.n_positions, config.n_embd));
+    const blocks = this.module('h', new ModuleGroup());
+    this.h = Array.from({ length: config.n_layer }, (_, i) => blocks.add(String(i), new GPT2Block(s.at(`h.${i}`), config, i)));
+    this.lnF = this.module('ln_f', s.layerNorm('ln_f', config.n_embd, config.layer_norm_epsilon));
+  }
+}
+
+export const GPT2_CARD: ModelCard = {
+  families: ['large-language', 'foundation'],
+  inputModalities: ['text'],
+  outputModalities: ['text'],
+  architecture: 'decoder-only transformer (pre-LayerNorm, learned absolute positions, fused QKV, GELU MLP, tied LM head)',
+  adaptability: ['full-finetune', 'lora', 'task-head', 'linear-probe', 'prompting', 'instruction-tuning'],
+  applications: ['text generation', 'code completion', 'summarization', 'few-shot prompting', 'embeddings for classification'],
+  examples: ['gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl', 'distilgpt2', 'gpt-3 (architecture)'],
+  primaryData: 'web text (WebText: outbound Reddit links)',
+  purpose: 'autoregressive next-token prediction; a general-purpose generator adapted by prompting or fine-tuning',
+};
+
+/** GPT-2 with its language-model head (tied to wte). */
+export class GPT2LMHeadModel extends Module implements CausalLM {
+  readonly kind = 'decoder-only' as const;
+  readonly card = GPT2_CARD;
+  readonly transformer: GPT2Model;
+  readonly vocabSize: number;
+  readonly maxPositions: number;
+
+  constructor(
+    readonly config: GPT2Config,
+    source: ParamSource = new ParamSource(null, { initializerRange: config.initializer_range }),
+  ) {
+    super();
+    this.transformer = this.module('transformer', new GPT2Model(new Scope(source, 'transformer.'), config));
+    this.vocabSize = config.vocab_size;
+    this.maxPositions = config.n_positions;
+  }
+
+  forward(ids: Tensor, options: DecoderForwardOptions = {}): Tensor {
+    const step = decoderStep(ids, options, this.maxPositions, 'GPT2LMHeadModel');
+    const tr = this.transformer;
+    const mask = decoderMask(step, null);
+    let x = tr.wte.forward(ids).add(embedding(tr.wpe.weight, positionTensor(step))); // (B, T, C)
+    for (const block of tr.h) x = block.forward(x, mask, options.cache);
+    options.cache?.advance(step.t);
+    if (options.lastOnly) x = x.slice(1, step.t - 1, step.t); // (B, 1, C)
+    return linear(tr.lnF.forward(x), tr.wte.weight); // (B, T, V)
+  }
+
+  createCache(batch: number, maxLength: number): KVCache {
+    const c = this.config;
+    return new PreallocatedKVCache(c.n_layer, batch, c.n_head, maxLength, c.n_embd / c.n_head);
+  }
+}

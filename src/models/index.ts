@@ -1,0 +1,19 @@
+export type * from './types.js';
+export { GPT2LMHeadModel, GPT2Model, GPT2_CARD, parseGPT2Config, type GPT2Config, type GPT2Activation } from './gpt2.js';
+export { LlamaForCausalLM, LlamaModel, LLAMA_CARD, llamaRope, parseLlamaConfig, type LlamaConfig, type LlamaModelType, type LlamaActivation, type RopeScaling } from './llama.js';
+export {
+  BertModel,
+  BertForMaskedLM,
+  BertForSequenceClassification,
+  BertForQuestionAnswering,
+  BERT_CARD,
+  parseBertConfig,
+  type BertConfig,
+  type BertModelType,
+  type BertActivation,
+  type BertModelOptions,
+} from './bert.js';
+export { PreallocatedKVCache } from './kv-cache.js';
+export { ParamSource, Scope, ModuleGroup, type Init, type ParamSourceOptions } from './weights.js';
+export { MODELS, MODEL_TYPES, createModel, parseModelConfig, resolveArchitecture, type ModelType, type ModelConfig, type ModelEntry, type StrataModel } from './registry.js';
+export { loadModel, saveModel, isCausalLM, type LoadOptions, type LoadedModel } from './load.js';

@@ -1,0 +1,111 @@
+// config.json `model_type` -> model family, and `architectures[0]` -> the class with the right
+// head. A typed table: adding a model means adding an entry here, checked by tsc.
+
+import { StrataError } from '../errors.js';
+import type { JsonObject } from '../io/config.js';
+import { ConfigReader } from '../io/config.js';
+import { type GPT2Config, GPT2LMHeadModel, parseGPT2Config } from './gpt2.js';
+import { type LlamaConfig, type LlamaModelType, LlamaForCausalLM, parseLlamaConfig } from './llama.js';
+import { type BertConfig, type BertModelType, BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification, BertModel, parseBertConfig } from './bert.js';
+import { ParamSource, Scope } from './weights.js';
+import type { Generator } from '../tensor/random.js';
+import type { CausalLM, EncoderModel } from './types.js';
+
+export type ModelType = 'gpt2' | LlamaModelType | BertModelType;
+export type ModelConfig = GPT2Config | LlamaConfig | BertConfig;
+export type StrataModel = CausalLM | EncoderModel;
+
+interface ConfigOf {
+  gpt2: GPT2Config;
+  llama: LlamaConfig;
+  mistral: LlamaConfig;
+  qwen2: LlamaConfig;
+  palm: LlamaConfig;
+  bert: BertConfig;
+  roberta: BertConfig;
+}
+
+export interface ModelEntry<C extends ModelConfig> {
+  parseConfig(raw: JsonObject, file: string): C;
+  /** the base model's key prefix ('transformer.', 'model.', 'bert.', 'roberta.') */
+  basePrefix: string;
+  /** used when config.json has no `architectures` */
+  defaultArchitecture: string;
+  /** Hugging Face architecture name -> constructor over a parameter source */
+  architectures: Readonly<Record<string, (config: C, source: ParamSource) => StrataModel>>;
+  /** checkpoint keys that are not parameters (buffers, tied duplicates), skipped without complaint */
+  ignoredKeys(config: C): readonly RegExp[];
+}
+
+const llamaEntry = (type: LlamaModelType, arch: string): ModelEntry<LlamaConfig> => ({
+  parseConfig: (raw, file) => parseLlamaConfig(raw, file, type),
+  basePrefix: 'model.',
+  defaultArchitecture: arch,
+  // any llama-family architecture name loads through the one class
+  architectures: { [arch]: (c, s) => new LlamaForCausalLM(c, s), ...(arch === 'LlamaForCausalLM' ? {} : { LlamaForCausalLM: (c, s) => new LlamaForCausalLM(c, s) }) },
+  ignoredKeys: (c) => [/\.rotary_emb\.inv_freq$/, ...(c.tie_word_embeddings ? [/^lm_head\.weight$/] : [])],
+});
+
+const bertEntry = (type: BertModelType, prefix: 'Bert' | 'Roberta'): ModelEntry<BertConfig> => ({
+  parseConfig: (raw, file) => parseBertConfig(raw, file, type),
+  basePrefix: `${type}.`,
+  defaultArchitecture: `${prefix}ForMaskedLM`,
+  architectures: {
+    // a base-model checkpoint has no prefix; one saved with a head has it
+    [`${prefix}Model`]: (c, s) => new BertModel(c, new Scope(s, [...(s.checkpoint?.tensors.keys() ?? [])].some((k) => k.startsWith(`${type}.`)) ? `${type}.` : '')),
+    [`${prefix}ForMaskedLM`]: (c, s) => new BertForMaskedLM(c, s),
+    ...(type === 'bert' ? { BertForPreTraining: (c: BertConfig, s: ParamSource) => new BertForMaskedLM(c, s) } : {}),
+    [`${prefix}ForSequenceClassification`]: (c, s) => new BertForSequenceClassification(c, s),
+    [`${prefix}ForQuestionAnswering`]: (c, s) => new BertForQuestionAnswering(c, s),
+  },
+  ignoredKeys: () => [/embeddings\.position_ids$/, /^cls\.predictions\.decoder\.(weight|bias)$/, /^lm_head\.decoder\.(weight|bias)$/, /^cls\.seq_relationship\./],
+});
+
+export const MODELS: { readonly [K in ModelType]: ModelEntry<ConfigOf[K]> } = {
+  gpt2: {
+    parseConfig: parseGPT2Config,
+    basePrefix: 'transformer.',
+    defaultArchitecture: 'GPT2LMHeadModel',
+    architectures: { GPT2LMHeadModel: (c, s) => new GPT2LMHeadModel(c, s) },
+    ignoredKeys: () => [/(^|\.)h\.\d+\.attn\.(bias|masked_bias)$/, /^lm_head\.weight$/],
+  },
+  llama: llamaEntry('llama', 'LlamaForCausalLM'),
+  mistral: llamaEntry('mistral', 'MistralForCausalLM'),
+  qwen2: llamaEntry('qwen2', 'Qwen2ForCausalLM'),
+  palm: llamaEntry('palm', 'PalmForCausalLM'),
+  bert: bertEntry('bert', 'Bert'),
+  roberta: bertEntry('roberta', 'Roberta'),
+};
+
+export const MODEL_TYPES = Object.keys(MODELS) as ModelType[];
+
+function isModelType(name: string): name is ModelType {
+  return Object.hasOwn(MODELS, name);
+}
+
+/** Validates config.json into the typed config of its model_type. */
+export function parseModelConfig(raw: JsonObject, file: string): { modelType: ModelType; config: ModelConfig; entry: ModelEntry<ModelConfig> } {
+  const type = new ConfigReader(raw, file).requiredString('model_type');
+  if (!isModelType(type)) {
+    throw new StrataError('io', file, `model_type '${type.slice(0, 60)}' is not supported (supported: ${MODEL_TYPES.join(', ')})`);
+  }
+  const entry = MODELS[type] as ModelEntry<ModelConfig>;
+  return { modelType: type, config: entry.parseConfig(raw, file), entry };
+}
+
+/** The architecture a config selects (or `wanted`), checked against those its model_type offers. */
+export function resolveArchitecture(entry: ModelEntry<ModelConfig>, config: ModelConfig, file: string, wanted?: string): string {
+  const arch = wanted ?? config.architectures?.[0] ?? entry.defaultArchitecture;
+  if (!Object.hasOwn(entry.architectures, arch)) {
+    const where = wanted ? 'the requested architecture' : `field 'architectures'`;
+    throw new StrataError('io', file, `${where} '${arch.slice(0, 60)}' is not supported for model_type '${config.model_type}' (supported: ${Object.keys(entry.architectures).join(', ')})`);
+  }
+  return arch;
+}
+
+/** A fresh, randomly initialized model for a config (for training from scratch and tests). */
+export function createModel(config: ModelConfig, options: { architecture?: string; generator?: Generator } = {}): StrataModel {
+  const entry = MODELS[config.model_type] as ModelEntry<ModelConfig>;
+  const arch = resolveArchitecture(entry, config, 'config', options.architecture);
+  return entry.architectures[arch]!(config, new ParamSource(null, { initializerRange: config.initializer_range, generator: options.generator }));
+}
