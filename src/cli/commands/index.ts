@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
 import { registerBench } from './bench.js';
+import { registerEncode } from './encode.js';
+import { registerGenerate } from './generate.js';
+import { registerInspect } from './inspect.js';
 
 /** Adds one command group (e.g. `strata bench ...`) under the root program. */
 export type RegisterCommand = (program: Command, io: CliIO) => void;
@@ -11,6 +14,9 @@ export type RegisterCommand = (program: Command, io: CliIO) => void;
  */
 export const commandGroups = {
   bench: registerBench,
+  generate: registerGenerate,
+  encode: registerEncode,
+  inspect: registerInspect,
 } as const satisfies Record<string, RegisterCommand>;
 
 export type CommandGroupName = keyof typeof commandGroups;

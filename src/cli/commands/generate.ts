@@ -1,0 +1,214 @@
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { StrataError } from '../../errors.js';
+import { setThreads } from '../../backend/threads.js';
+import { isCausalLM } from '../../models/load.js';
+import type { CausalLM } from '../../models/types.js';
+import { generate, type GenerateOptions, type GenerationResult } from '../../generation/generate.js';
+import { beamSearch } from '../../generation/beam.js';
+import { streamGenerate } from '../../generation/generate.js';
+import { loadForInference, type InferenceModel } from '../../pipelines/load.js';
+import type { ChatMessage } from '../../tokenizers/tokenizer.js';
+import type { CliIO } from '../io.js';
+import { positiveInt } from '../options.js';
+
+/** Flags shared by `generate` and `chat`. */
+export interface SamplingFlags {
+  model: string;
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  seed?: number;
+  threads?: number;
+  stop?: string[];
+  json: boolean;
+}
+
+export interface GenerateFlags extends SamplingFlags {
+  prompt?: string;
+  promptIds?: number[];
+  numBeams?: number;
+  lengthPenalty?: number;
+}
+
+function number(name: string, min: number, max: number): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}].`);
+    return n;
+  };
+}
+
+function integer(name: string): (v: string) => number {
+  return (v: string) => {
+    if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be an integer.`);
+    return Number(v);
+  };
+}
+
+function idList(v: string): number[] {
+  const parts = v.split(',').map((s) => s.trim());
+  if (parts.some((p) => !/^\d+$/.test(p))) throw new InvalidArgumentError('Expected comma-separated token ids, e.g. 1,2,3.');
+  return parts.map(Number);
+}
+
+function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
+function addSamplingFlags(cmd: Command): Command {
+  return cmd
+    .requiredOption('--model <PATH>', 'a Hugging Face model directory or a .gguf file')
+    .option('--max-tokens <N>', 'most tokens to generate', positiveInt(1 << 20))
+    .option('--temperature <T>', 'sampling temperature (0 = greedy)', number('temperature', 0, 100))
+    .option('--top-p <P>', 'nucleus sampling mass', number('top-p', 1e-9, 1))
+    .option('--top-k <K>', 'sample among the K most likely tokens', positiveInt(1 << 20))
+    .option('--min-p <P>', 'drop tokens below P times the best one', number('min-p', 0, 1))
+    .option('--repetition-penalty <R>', 'penalize tokens already seen (1 = off)', number('repetition-penalty', 1e-3, 100))
+    .option('--presence-penalty <X>', 'OpenAI presence penalty', number('presence-penalty', -2, 2))
+    .option('--frequency-penalty <X>', 'OpenAI frequency penalty', number('frequency-penalty', -2, 2))
+    .option('--seed <S>', 'random seed', integer('seed'))
+    .option('--stop <TEXT>', 'stop string (repeatable)', collect)
+    .option('--threads <N>', 'native threads', positiveInt(1024))
+    .option('--json', 'print one JSON line', false);
+}
+
+export function samplingOptions(m: InferenceModel, f: SamplingFlags): GenerateOptions {
+  const d = m.generationDefaults;
+  return {
+    maxTokens: f.maxTokens ?? d.maxTokens ?? 128,
+    temperature: f.temperature ?? d.temperature ?? 0.8,
+    topP: f.topP ?? d.topP,
+    topK: f.topK ?? d.topK,
+    minP: f.minP,
+    repetitionPenalty: f.repetitionPenalty,
+    presencePenalty: f.presencePenalty,
+    frequencyPenalty: f.frequencyPenalty,
+    seed: f.seed,
+    stop: f.stop,
+    tokenizer: m.tokenizer ?? undefined,
+    stopTokens: m.tokenizer?.endOfGenerationIds ?? [],
+    padTokenId: m.tokenizer?.special.pad,
+  };
+}
+
+export function requireDecoder(m: InferenceModel): CausalLM {
+  if (!isCausalLM(m.model)) throw new StrataError('unsupported', 'generate', `${m.architecture} is not a decoder-only language model`);
+  return m.model;
+}
+
+function clampToContext(model: CausalLM, promptLength: number, o: GenerateOptions): GenerateOptions {
+  const room = model.maxPositions - promptLength;
+  if (room <= 0) throw new StrataError('argument', 'generate', `the prompt (${promptLength} tokens) fills the model's context of ${model.maxPositions}`);
+  return { ...o, maxTokens: Math.min(o.maxTokens ?? 128, room) };
+}
+
+function jsonLine(r: GenerationResult, extra: Record<string, unknown> = {}): string {
+  return `${JSON.stringify({
+    tokens: r.tokens,
+    text: r.text ?? '',
+    finish_reason: r.finishReason,
+    timings: {
+      prompt_tokens: r.timings.promptTokens,
+      generated_tokens: r.timings.generatedTokens,
+      prefill_tokens_per_s: r.timings.prefillTokensPerSecond,
+      decode_tokens_per_s: r.timings.decodeTokensPerSecond,
+    },
+    ...extra,
+  })}\n`;
+}
+
+async function runGenerate(f: GenerateFlags, io: CliIO): Promise<void> {
+  if ((f.prompt === undefined) === (f.promptIds === undefined)) throw new StrataError('argument', 'generate', 'give exactly one of --prompt and --prompt-ids');
+  if (f.threads) setThreads(f.threads);
+  const m = await loadForInference(f.model);
+  const model = requireDecoder(m);
+  let ids: number[];
+  if (f.promptIds) ids = f.promptIds;
+  else {
+    if (!m.tokenizer) throw new StrataError('argument', 'generate', `${f.model} has no tokenizer: use --prompt-ids`);
+    ids = m.tokenizer.encode(f.prompt!, { addSpecialTokens: true });
+  }
+  const o = clampToContext(model, ids.length, samplingOptions(m, f));
+  if (f.numBeams && f.numBeams > 1) {
+    const [best] = beamSearch(model, ids, { numBeams: f.numBeams, maxTokens: o.maxTokens, lengthPenalty: f.lengthPenalty, stopTokens: o.stopTokens, tokenizer: o.tokenizer });
+    const r: GenerationResult = {
+      tokens: best!.tokens,
+      text: best!.text,
+      finishReason: best!.finishReason,
+      timings: { promptTokens: ids.length, generatedTokens: best!.tokens.length, prefillMs: 0, decodeMs: 0, prefillTokensPerSecond: 0, decodeTokensPerSecond: 0 },
+    };
+    io.out(f.json ? jsonLine(r, { score: best!.score }) : `${r.text ?? r.tokens.join(' ')}\n`);
+    return;
+  }
+  if (f.json) {
+    io.out(jsonLine(generate(model, ids, o)));
+    return;
+  }
+  // stream text as it comes; without a tokenizer print the ids
+  const it = streamGenerate(model, ids, o);
+  for (;;) {
+    const step = await it.next();
+    if (step.done) {
+      const t = step.value.timings;
+      io.out('\n');
+      io.err(`[${t.promptTokens} prompt tokens at ${t.prefillTokensPerSecond.toFixed(1)} tok/s, ${t.generatedTokens} generated at ${t.decodeTokensPerSecond.toFixed(1)} tok/s; ${step.value.finishReason}]\n`);
+      return;
+    }
+    io.out(m.tokenizer ? step.value.delta : `${step.value.token} `);
+  }
+}
+
+async function runChat(f: SamplingFlags & { system?: string }, io: CliIO): Promise<void> {
+  if (f.threads) setThreads(f.threads);
+  const m = await loadForInference(f.model);
+  const model = requireDecoder(m);
+  const tok = m.tokenizer;
+  if (!tok) throw new StrataError('argument', 'chat', `${f.model} has no tokenizer`);
+  const messages: ChatMessage[] = f.system ? [{ role: 'system', content: f.system }] : [];
+  const rl = createInterface({ input: process.stdin, terminal: process.stdin.isTTY });
+  const interactive = process.stdin.isTTY;
+  if (interactive) io.err(`chatting with ${m.architecture} (${m.path}); an empty line or Ctrl-D ends\n> `);
+  for await (const line of rl) {
+    if (!line.trim()) {
+      if (interactive) break;
+      continue;
+    }
+    messages.push({ role: 'user', content: line });
+    const text = tok.chatTemplate ? tok.applyChatTemplate(messages, { addGenerationPrompt: true }) : `${messages.map((x) => `${x.role}: ${x.content}`).join('\n')}\nassistant:`;
+    const ids = tok.encode(text, { addSpecialTokens: !tok.chatTemplate });
+    const o = clampToContext(model, ids.length, samplingOptions(m, f));
+    let reply = '';
+    const it = streamGenerate(model, ids, o);
+    for (;;) {
+      const step = await it.next();
+      if (step.done) {
+        reply = step.value.text ?? reply;
+        if (f.json) io.out(jsonLine(step.value, { role: 'assistant' }));
+        break;
+      }
+      if (!f.json) io.out(step.value.delta);
+    }
+    if (!f.json) io.out(interactive ? '\n> ' : '\n');
+    messages.push({ role: 'assistant', content: reply });
+  }
+  rl.close();
+}
+
+export function registerGenerate(program: Command, io: CliIO): void {
+  addSamplingFlags(program.command('generate').description('continue a prompt with a language model (streams text; --json prints one line)'))
+    .option('--prompt <TEXT>', 'the prompt text')
+    .option('--prompt-ids <IDS>', 'the prompt as comma-separated token ids', idList)
+    .option('--num-beams <N>', 'beam search with N beams', positiveInt(64))
+    .option('--length-penalty <X>', 'beam score = logprob / length^X', number('length-penalty', -10, 10))
+    .action((opts: GenerateFlags) => runGenerate(opts, io));
+  addSamplingFlags(program.command('chat').description('chat with a language model through its chat template (one user message per input line)'))
+    .option('--system <TEXT>', 'a system message')
+    .action((opts: SamplingFlags & { system?: string }) => runChat(opts, io));
+}

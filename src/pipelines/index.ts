@@ -1,0 +1,15 @@
+export * from './prompts.js';
+export { TextGenerationPipeline, type TextGenerationOptions } from './text-generation.js';
+export { completeCode, fimPromptIds } from './code-completion.js';
+export {
+  answerExtractive,
+  classifyText,
+  embedTexts,
+  encodeForEncoder,
+  fillMask,
+  padBatch,
+  type EncoderBatch,
+  type ExtractiveAnswer,
+  type FeatureOptions,
+  type MaskPrediction,
+} from './encoder.js';
