@@ -100,8 +100,11 @@ export class ByteLevelBpe {
       return;
     }
     const ids = this.merge(word);
-    if (this.cache.size >= 65536) this.cache.clear();
-    this.cache.set(word, ids);
+    // words repeat (' the', ' and'); long runs rarely do and would pin their arrays
+    if (word.length <= 256) {
+      if (this.cache.size >= 65536) this.cache.clear();
+      this.cache.set(word, ids);
+    }
     for (const id of ids) out.push(id);
   }
 

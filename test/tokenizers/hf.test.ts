@@ -89,8 +89,19 @@ test('missing and unreadable files name the file', async () => {
 });
 
 test('tokenizer.json with wrong types is refused with the field named', () => {
-  const base = JSON.parse(tokenizerText) as Record<string, any>;
-  const variant = (edit: (j: Record<string, any>) => void): string => {
+  interface TinyJson {
+    model?: { vocab: unknown; merges: unknown[] };
+    added_tokens: Array<Record<string, unknown>> | object;
+    pre_tokenizer: { pretokenizers: Array<{ pattern: { Regex: string } }> } | number;
+    normalizer: unknown;
+  }
+  const base = JSON.parse(tokenizerText) as TinyJson;
+  const tiny = (j: TinyJson) => ({
+    model: j.model as { vocab: Record<string, unknown>; merges: unknown[] },
+    added: j.added_tokens as Array<Record<string, unknown>>,
+    pre: j.pre_tokenizer as { pretokenizers: Array<{ pattern: { Regex: string } }> },
+  });
+  const variant = (edit: (j: TinyJson) => void): string => {
     const j = structuredClone(base);
     edit(j);
     return JSON.stringify(j);
@@ -98,18 +109,18 @@ test('tokenizer.json with wrong types is refused with the field named', () => {
   const load = (text: string) => () => hfTokenizerFromText({ tokenizer: text, config: configText, source: '/m' });
   assertError(load('"just a string"'), 'io', /\/m\/tokenizer\.json: must hold a JSON object/);
   assertError(load(variant((j) => delete j.model)), 'io', /'model' must be an object/);
-  assertError(load(variant((j) => (j.model.vocab = 'abc'))), 'io', /'model\.vocab' must be/);
-  assertError(load(variant((j) => (j.model.vocab.a = '12'))), 'io', /model\.vocab\['a'\]: token id must be an integer/);
-  assertError(load(variant((j) => (j.model.vocab.a = -1))), 'io', /model\.vocab\['a'\]/);
-  assertError(load(variant((j) => (j.model.vocab.a = 1e12))), 'io', /model\.vocab\['a'\]/);
-  assertError(load(variant((j) => (j.model.merges[5] = 42))), 'io', /model\.merges\[5\]/);
-  assertError(load(variant((j) => (j.model.merges[7] = 'nospace'))), 'io', /model\.merges\[7\]/);
+  assertError(load(variant((j) => (tiny(j).model.vocab = 'abc' as never))), 'io', /'model\.vocab' must be/);
+  assertError(load(variant((j) => (tiny(j).model.vocab.a = '12'))), 'io', /model\.vocab\['a'\]: token id must be an integer/);
+  assertError(load(variant((j) => (tiny(j).model.vocab.a = -1))), 'io', /model\.vocab\['a'\]/);
+  assertError(load(variant((j) => (tiny(j).model.vocab.a = 1e12))), 'io', /model\.vocab\['a'\]/);
+  assertError(load(variant((j) => (tiny(j).model.merges[5] = 42))), 'io', /model\.merges\[5\]/);
+  assertError(load(variant((j) => (tiny(j).model.merges[7] = 'nospace'))), 'io', /model\.merges\[7\]/);
   assertError(load(variant((j) => (j.added_tokens = {}))), 'io', /'added_tokens' must be a list/);
-  assertError(load(variant((j) => delete j.added_tokens[1].content)), 'io', /added_tokens\[1\]/);
-  assertError(load(variant((j) => (j.added_tokens[2].id = 'x'))), 'io', /added_tokens\[2\]/);
+  assertError(load(variant((j) => delete tiny(j).added[1]!.content)), 'io', /added_tokens\[1\]/);
+  assertError(load(variant((j) => (tiny(j).added[2]!.id = 'x'))), 'io', /added_tokens\[2\]/);
   assertError(load(variant((j) => (j.pre_tokenizer = 42))), 'io', /'pre_tokenizer' must be null or an object/);
   assertError(load(variant((j) => (j.normalizer = { type: 'NoSuchNormalizer' }))), 'io', /cannot build the tokenizer|does not work/);
-  assertError(load(variant((j) => (j.pre_tokenizer.pretokenizers[0].pattern.Regex = '(unclosed'))), 'io', /\/m\/tokenizer\.json/);
+  assertError(load(variant((j) => (tiny(j).pre.pretokenizers[0]!.pattern.Regex = '(unclosed'))), 'io', /\/m\/tokenizer\.json/);
   assertError(() => hfTokenizerFromText({ tokenizer: tokenizerText, config: '{"bos_token": 5}' }), 'io', /'bos_token' must be a string/);
 });
 

@@ -4,13 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import llamaTokenizerJs from 'llama-tokenizer-js';
-import { tokenizerFromGguf } from '../../src/tokenizers/index.js';
-import { SAMPLE_TEXTS, disagreements, ggufFromLlamaTokenizerJs, randomTexts, type LlamaTokenizerJs } from './helpers.js';
+import { hfTokenizerFromJson, tokenizerFromGguf } from '../../src/tokenizers/index.js';
+import { SAMPLE_TEXTS, disagreements, ggufFromLlamaTokenizerJs, llama2TokenizerJson, randomTexts, type LlamaTokenizerJs } from './helpers.js';
 
 const oracle = llamaTokenizerJs as unknown as LlamaTokenizerJs;
 const meta = ggufFromLlamaTokenizerJs(oracle);
 const spm = tokenizerFromGguf(meta);
 const RANDOM = randomTexts(1000, 11);
+// and the Hugging Face form of the same vocabulary (Llama 2's tokenizer.json layout)
+const hf = hfTokenizerFromJson({ tokenizer: llama2TokenizerJson(oracle), config: { bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' } });
 
 test('llama2 SentencePiece: same ids as llama-tokenizer-js on every sample', () => {
   assert.deepEqual(disagreements(SAMPLE_TEXTS, (s) => spm.encode(s, { addSpecialTokens: false }), (s) => oracle.encode(s, false, true)), []);
@@ -19,6 +21,19 @@ test('llama2 SentencePiece: same ids as llama-tokenizer-js on every sample', () 
   assert.equal(spm.addsBos, true);
   assert.deepEqual(spm.encode('Hello world!'), [1, 15043, 3186, 29991]);
   assert.deepEqual(spm.encode('Hello world!'), oracle.encode('Hello world!'));
+});
+
+test('llama2 Hugging Face tokenizer.json (BPE, byte fallback): same ids and text as llama-tokenizer-js', () => {
+  const ours = (s: string): number[] => hf.encode(s, { addSpecialTokens: false });
+  assert.deepEqual(disagreements(SAMPLE_TEXTS, ours, (s) => oracle.encode(s, false, true)), []);
+  assert.deepEqual(disagreements(RANDOM.slice(0, 300), ours, (s) => oracle.encode(s, false, true)), []);
+  assert.equal(hf.addsBos, true);
+  assert.deepEqual(hf.encode('Hello world!'), oracle.encode('Hello world!'));
+  assert.deepEqual(hf.special, { bos: 1, eos: 2, unk: 0 });
+  for (const text of SAMPLE_TEXTS) assert.equal(hf.decode(hf.encode(text), { skipSpecialTokens: true }), text);
+  // the stream keeps SentencePiece spaces with the Hugging Face decoder too
+  const stream = hf.createDecodeStream({ skipSpecialTokens: true });
+  assert.deepEqual(hf.encode('Hello world 🦙').map((id) => stream.push(id)).filter((d) => d !== ''), ['Hello', ' world', ' ', '🦙']);
 });
 
 test('llama2 SentencePiece: unknown characters fall back to <0xXX> byte tokens', () => {
