@@ -68,6 +68,13 @@ export interface LlamaConfig {
   /** Qwen2: layers below this index attend without the window */
   max_window_layers: number;
   parallel_block: boolean;
+  /**
+   * Strata key: rotate interleaved pairs (2i, 2i+1) instead of halves. GGUF llama files store
+   * q/k rows permuted for that rotation (llama.cpp's convention), so the GGUF loader sets it.
+   */
+  rope_interleaved: boolean;
+  /** Strata key: per-frequency divisors of the inverse frequencies (GGUF's rope_freqs tensor, llama3 scaling) */
+  rope_freq_factors: number[] | null;
   initializer_range: number;
   bos_token_id: number | null;
   eos_token_id: number[] | null;
@@ -99,6 +106,15 @@ function parseRopeScaling(c: ConfigReader): RopeScaling | null {
     default:
       return r.fail(r.has('rope_type') ? 'rope_type' : 'type', `'${type}' is not supported (supported: 'default', 'linear', 'llama3')`);
   }
+}
+
+function parseFreqFactors(c: ConfigReader, headDim: number): number[] | null {
+  if (!c.has('rope_freq_factors') || c.raw['rope_freq_factors'] === null) return null;
+  const v = c.raw['rope_freq_factors'];
+  if (!Array.isArray(v) || v.length !== headDim / 2 || v.some((x) => typeof x !== 'number' || !(x > 0))) {
+    return c.fail('rope_freq_factors', `must be ${headDim / 2} positive numbers`);
+  }
+  return v as number[];
 }
 
 export function parseLlamaConfig(raw: JsonObject, file: string, modelType: LlamaModelType): LlamaConfig {
@@ -137,6 +153,8 @@ export function parseLlamaConfig(raw: JsonObject, file: string, modelType: Llama
     use_sliding_window: modelType === 'qwen2' ? c.bool('use_sliding_window', false) : slidingWindow !== null,
     max_window_layers: modelType === 'qwen2' ? c.int('max_window_layers', layers, { min: 0 }) : 0,
     parallel_block: c.bool('parallel_block', palm),
+    rope_interleaved: c.bool('rope_interleaved', false),
+    rope_freq_factors: parseFreqFactors(c, headDim),
     initializer_range: c.number('initializer_range', 0.02, { min: 0 }),
     bos_token_id: c.optionalInt('bos_token_id'),
     eos_token_id: c.intOrInts('eos_token_id'),
@@ -162,6 +180,7 @@ export function llamaRope(config: LlamaConfig): RopeSpec {
       }
     }
   }
+  if (config.rope_freq_factors) config.rope_freq_factors.forEach((f, i) => (inv[i] = inv[i]! / f));
   return { headDim: D, invFreq: inv, linearScale: sc?.rope_type === 'linear' ? sc.factor : 1 };
 }
 
@@ -199,6 +218,7 @@ class LlamaAttention extends Module {
   private readonly hq: number;
   private readonly hkv: number;
   private readonly d: number;
+  private readonly ropeLayout: 'half' | 'interleaved';
 
   constructor(
     s: Scope,
@@ -210,6 +230,7 @@ class LlamaAttention extends Module {
     this.hq = config.num_attention_heads;
     this.hkv = config.num_key_value_heads;
     this.d = config.head_dim;
+    this.ropeLayout = config.rope_interleaved ? 'interleaved' : 'half';
     const qkvBias = config.attention_bias || config.model_type === 'qwen2';
     const oBias = config.attention_bias && config.model_type !== 'qwen2';
     this.qProj = this.module('q_proj', s.linear('q_proj', C, this.hq * this.d, qkvBias));
@@ -221,8 +242,8 @@ class LlamaAttention extends Module {
   forward(x: Tensor, ctx: LayerContext): Tensor {
     const [B, T] = x.shape as [number, number, number];
     const heads = (p: Linear, h: number) => p.forward(x).reshape(B, T, h, this.d).transpose(1, 2); // (B, h, T, D)
-    const q = applyRotaryEmbedding(heads(this.qProj, this.hq), ctx.cos, ctx.sin, 'half'); // (B, Hq, T, D)
-    const k = applyRotaryEmbedding(heads(this.kProj, this.hkv), ctx.cos, ctx.sin, 'half'); // (B, Hkv, T, D)
+    const q = applyRotaryEmbedding(heads(this.qProj, this.hq), ctx.cos, ctx.sin, this.ropeLayout); // (B, Hq, T, D)
+    const k = applyRotaryEmbedding(heads(this.kProj, this.hkv), ctx.cos, ctx.sin, this.ropeLayout); // (B, Hkv, T, D)
     const v = heads(this.vProj, this.hkv); // (B, Hkv, T, D)
     const kv = ctx.cache ? ctx.cache.update(this.layer, k, v) : { k, v }; // (B, Hkv, S, D)
     const y = scaledDotProductAttention(q, kv.k, kv.v, { causal: true, mask: ctx.mask }); // (B, Hq, T, D)

@@ -5,6 +5,7 @@
 import { StrataError, fmtShape } from '../errors.js';
 import type { Checkpoint } from '../io/hf.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { isQuantized } from '../tensor/dtype.js';
 import { Generator } from '../tensor/random.js';
 import { ones, randn, zeros } from '../tensor/ops/creation.js';
 import { Embedding, LayerNorm, Linear, RMSNorm } from '../nn/layers.js';
@@ -69,6 +70,11 @@ export class ParamSource {
     const file = this.checkpoint.fileOf.get(fk) ?? this.checkpoint.source;
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new StrataError('io', file, `tensor '${fk}' has shape ${fmtShape(t.shape)} but ${model} as config.json describes it expects ${fmtShape(shape)}`);
+    }
+    if (isQuantized(t.dtype)) {
+      // quantized blocks (GGUF) stay as they are: matmul and embedding read them directly
+      this.used.add(fk);
+      return t;
     }
     if (t.dtype !== 'f32' && t.dtype !== 'f16' && t.dtype !== 'bf16' && t.dtype !== 'f64') {
       throw new StrataError('io', file, `tensor '${fk}' has dtype ${t.dtype}; weights must be floating point`);

@@ -1,5 +1,6 @@
 import { StrataError, fmtShape } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { isQuantized } from '../tensor/dtype.js';
 import { noGrad } from '../tensor/grad-mode.js';
 
 /**
@@ -14,7 +15,8 @@ export class Module {
   /** Registers a trainable tensor under `name` and returns it. */
   protected param(name: string, t: Tensor): Tensor {
     if (!t.isContiguous || t.offset !== 0) throw new StrataError('argument', 'Module.param', `parameter '${name}' must be a contiguous tensor`);
-    t.requiresGrad_(true);
+    // quantized weights are frozen storage: they are used, never trained
+    if (!isQuantized(t.dtype)) t.requiresGrad_(true);
     this.params.set(name, t);
     return t;
   }

@@ -1,0 +1,237 @@
+// GGUF <-> model: reads a llama-architecture GGUF file into LlamaForCausalLM (weights stay in the
+// file's dtypes, quantized blocks included) and writes a model back out as GGUF. Tensor and key
+// names follow llama.cpp's conventions.
+
+import path from 'node:path';
+import { StrataError } from '../errors.js';
+import type { Checkpoint } from '../io/hf.js';
+import { type GgufFile, type GgufValue, type GgufWriteInput, readGguf, writeGguf } from '../io/gguf.js';
+import type { GgufInput } from '../io/gguf-values.js';
+import type { InferenceModel } from '../pipelines/load.js';
+import { tokenizerFromGguf } from '../tokenizers/gguf-vocab.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { QuantDType } from '../tensor/dtype.js';
+import { noGrad } from '../tensor/grad-mode.js';
+import { fromArray } from '../tensor/ops/creation.js';
+import { quantize } from '../tensor/ops/quantized.js';
+import { type LlamaConfig, LlamaForCausalLM, parseLlamaConfig } from './llama.js';
+import { ParamSource } from './weights.js';
+
+export const GGUF_ARCHITECTURES = ['llama'] as const;
+
+/** Plain JS value of a metadata entry (numbers, strings, arrays). */
+export function ggufPlain(v: GgufValue | undefined): unknown {
+  if (!v) return undefined;
+  if (v.type === 'array') return Array.isArray(v.value) ? (v.value as unknown[]).map((x) => (typeof x === 'object' && x !== null && 'type' in x ? ggufPlain(x as GgufValue) : typeof x === 'bigint' ? Number(x) : x)) : Array.from(v.value as ArrayLike<number>);
+  return typeof v.value === 'bigint' ? Number(v.value) : v.value;
+}
+
+/** Metadata as plain values, the form the tokenizer reads. */
+export function ggufMetadata(file: GgufFile): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(file.metadata)) out[k] = ggufPlain(v);
+  return out;
+}
+
+/** GGUF tensor name -> Hugging Face LLaMA key. */
+function hfName(name: string): string | null {
+  const fixed: Record<string, string> = {
+    'token_embd.weight': 'model.embed_tokens.weight',
+    'output_norm.weight': 'model.norm.weight',
+    'output.weight': 'lm_head.weight',
+  };
+  if (fixed[name]) return fixed[name]!;
+  const m = /^blk\.(\d+)\.(\w+)\.(weight|bias)$/.exec(name);
+  if (!m) return null;
+  const parts: Record<string, string> = {
+    attn_norm: 'input_layernorm',
+    attn_q: 'self_attn.q_proj',
+    attn_k: 'self_attn.k_proj',
+    attn_v: 'self_attn.v_proj',
+    attn_output: 'self_attn.o_proj',
+    ffn_norm: 'post_attention_layernorm',
+    ffn_gate: 'mlp.gate_proj',
+    ffn_up: 'mlp.up_proj',
+    ffn_down: 'mlp.down_proj',
+  };
+  const part = parts[m[2]!];
+  return part ? `model.layers.${m[1]}.${part}.${m[3]}` : null;
+}
+
+/** The LLaMA config a llama-architecture GGUF file describes. */
+export function ggufLlamaConfig(file: GgufFile, source: string): LlamaConfig {
+  const md = ggufMetadata(file);
+  const arch = md['general.architecture'];
+  if (arch !== 'llama') {
+    throw new StrataError('unsupported', source, `GGUF architecture '${String(arch)}' is not supported (supported: ${GGUF_ARCHITECTURES.join(', ')})`);
+  }
+  const need = (key: string): number => {
+    const v = md[`llama.${key}`];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new StrataError('io', source, `metadata 'llama.${key}' is missing or not a number`);
+    return v;
+  };
+  const opt = (key: string): number | undefined => (typeof md[`llama.${key}`] === 'number' ? (md[`llama.${key}`] as number) : undefined);
+  const embed = file.tensors['token_embd.weight'];
+  if (!embed) throw new StrataError('io', source, "the file has no 'token_embd.weight' tensor");
+  const tokens = md['tokenizer.ggml.tokens'];
+  const vocab = opt('vocab_size') ?? (Array.isArray(tokens) ? tokens.length : embed.shape[0]!);
+  const heads = need('attention.head_count');
+  const hidden = need('embedding_length');
+  const scaling = md['llama.rope.scaling.type'];
+  const factor = opt('rope.scaling.factor');
+  const freqs = file.tensors['rope_freqs.weight'];
+  const raw = {
+    model_type: 'llama',
+    architectures: ['LlamaForCausalLM'],
+    vocab_size: vocab,
+    hidden_size: hidden,
+    intermediate_size: need('feed_forward_length'),
+    num_hidden_layers: need('block_count'),
+    num_attention_heads: heads,
+    num_key_value_heads: opt('attention.head_count_kv') ?? heads,
+    head_dim: opt('rope.dimension_count') ?? hidden / heads,
+    max_position_embeddings: need('context_length'),
+    rms_norm_eps: opt('attention.layer_norm_rms_epsilon') ?? 1e-5,
+    rope_theta: opt('rope.freq_base') ?? 10000,
+    rope_scaling: scaling === 'linear' && factor ? { rope_type: 'linear', factor } : null,
+    tie_word_embeddings: !file.tensors['output.weight'],
+    rope_interleaved: true,
+    rope_freq_factors: freqs ? Array.from(freqs.toFloat32Array()) : null,
+    bos_token_id: typeof md['tokenizer.ggml.bos_token_id'] === 'number' ? md['tokenizer.ggml.bos_token_id'] : null,
+    eos_token_id: typeof md['tokenizer.ggml.eos_token_id'] === 'number' ? md['tokenizer.ggml.eos_token_id'] : null,
+  };
+  return parseLlamaConfig(raw, source, 'llama');
+}
+
+/** The weights of a GGUF file under their Hugging Face LLaMA keys. */
+export function ggufLlamaCheckpoint(file: GgufFile, source: string): Checkpoint {
+  const tensors = new Map<string, Tensor>();
+  const fileOf = new Map<string, string>();
+  for (const [name, t] of Object.entries(file.tensors)) {
+    if (name === 'rope_freqs.weight') continue;
+    const key = hfName(name);
+    if (!key) throw new StrataError('io', source, `tensor '${name}' is not part of the llama architecture`);
+    tensors.set(key, t);
+    fileOf.set(key, source);
+  }
+  return { dir: path.dirname(source), source, tensors, fileOf };
+}
+
+/** Loads a llama GGUF file: the model with its weights in place, and the tokenizer from the metadata. */
+export function loadGgufLlama(file: string): { model: LlamaForCausalLM; config: LlamaConfig; tokenizer: Tokenizer | null; gguf: GgufFile } {
+  const gguf = readGguf(file);
+  const config = ggufLlamaConfig(gguf, file);
+  const source = new ParamSource(ggufLlamaCheckpoint(gguf, file), { halfPrecision: 'keep', modelName: `LlamaForCausalLM (${path.basename(file)})` });
+  const model = new LlamaForCausalLM(config, source);
+  const unused = source.unused();
+  if (unused.length) throw new StrataError('io', file, `tensors the llama model does not use: ${unused.slice(0, 5).join(', ')}`);
+  const md = ggufMetadata(gguf);
+  const tokenizer = md['tokenizer.ggml.model'] !== undefined ? tokenizerFromGguf(md, { source: file }) : null;
+  model.eval();
+  return { model, config, tokenizer, gguf };
+}
+
+export async function loadGgufModel(file: string): Promise<InferenceModel> {
+  const { model, config, tokenizer, gguf } = loadGgufLlama(file);
+  const md = ggufMetadata(gguf);
+  return {
+    model,
+    tokenizer,
+    format: 'gguf',
+    path: file,
+    modelType: 'llama',
+    architecture: 'LlamaForCausalLM',
+    card: model.card,
+    generationDefaults: {},
+    info: { config, gguf: { version: gguf.version, name: md['general.name'], file_type: md['general.file_type'], tensors: gguf.tensorInfos.length } },
+  };
+}
+
+/**
+ * Reorders q/k projection rows from Hugging Face's half-split rotary layout to the interleaved
+ * one GGUF llama expects: within each head, row j*(D/2) + i moves to 2i + j.
+ */
+export function permuteForInterleavedRope(w: Tensor, heads: number): Tensor {
+  const [out, inp] = w.shape as [number, number];
+  const d = out / heads;
+  const src = w.toFloat32Array();
+  const dst = new Float32Array(src.length);
+  for (let h = 0; h < heads; h++)
+    for (let i = 0; i < d / 2; i++)
+      for (let j = 0; j < 2; j++) {
+        const from = (h * d + j * (d / 2) + i) * inp;
+        dst.set(src.subarray(from, from + inp), (h * d + 2 * i + j) * inp);
+      }
+  return fromArray(dst, [out, inp]);
+}
+
+export type GgufExportDType = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
+
+/**
+ * A LLaMA model (Hugging Face layout, half-split rope) as a llama GGUF: metadata, q/k rows
+ * permuted for llama.cpp's interleaved rope, and 2-D weights in `dtype` (norms stay f32, as
+ * llama.cpp's converter keeps them). Pass tokenizer metadata (tokenizer.ggml.*) to embed a vocabulary.
+ */
+export function llamaToGguf(model: LlamaForCausalLM, options: { dtype?: GgufExportDType; name?: string; tokenizerMetadata?: Record<string, GgufInput> } = {}): GgufWriteInput {
+  const c = model.config;
+  if (c.rope_interleaved) throw new StrataError('unsupported', 'llamaToGguf', 'the model already uses interleaved rope (it came from GGUF); export it as it was read');
+  if (c.parallel_block || c.norm_type !== 'rms_norm' || c.attention_bias || c.mlp_bias || c.model_type !== 'llama' || c.hidden_act !== 'silu') {
+    throw new StrataError('unsupported', 'llamaToGguf', `only plain llama models export to GGUF (model_type ${c.model_type})`);
+  }
+  const dtype = options.dtype ?? 'f16';
+  const tensors: Record<string, Tensor> = {};
+  const names = new Map<string, string>();
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    for (const [g, h] of Object.entries({ attn_norm: 'input_layernorm', attn_q: 'self_attn.q_proj', attn_k: 'self_attn.k_proj', attn_v: 'self_attn.v_proj', attn_output: 'self_attn.o_proj', ffn_norm: 'post_attention_layernorm', ffn_gate: 'mlp.gate_proj', ffn_up: 'mlp.up_proj', ffn_down: 'mlp.down_proj' })) {
+      names.set(`model.layers.${i}.${h}.weight`, `blk.${i}.${g}.weight`);
+    }
+  }
+  names.set('model.embed_tokens.weight', 'token_embd.weight');
+  names.set('model.norm.weight', 'output_norm.weight');
+  names.set('lm_head.weight', 'output.weight');
+  noGrad(() => {
+    for (const [key, p] of model.namedParameters()) {
+      const g = names.get(key);
+      if (!g) throw new StrataError('unsupported', 'llamaToGguf', `parameter '${key}' has no GGUF name`);
+      let t = p.dtype === 'f32' ? p : p.to('f32');
+      if (key.endsWith('q_proj.weight')) t = permuteForInterleavedRope(t, c.num_attention_heads);
+      if (key.endsWith('k_proj.weight')) t = permuteForInterleavedRope(t, c.num_key_value_heads);
+      tensors[g] = t.ndim === 1 ? t : storeAs(t, dtype);
+    }
+  });
+  const metadata: Record<string, GgufInput> = {
+    'general.architecture': 'llama',
+    'general.name': options.name ?? 'strata-llama',
+    'general.file_type': { type: 'u32', value: FILE_TYPES[dtype] },
+    'llama.context_length': { type: 'u32', value: c.max_position_embeddings },
+    'llama.embedding_length': { type: 'u32', value: c.hidden_size },
+    'llama.block_count': { type: 'u32', value: c.num_hidden_layers },
+    'llama.feed_forward_length': { type: 'u32', value: c.intermediate_size },
+    'llama.attention.head_count': { type: 'u32', value: c.num_attention_heads },
+    'llama.attention.head_count_kv': { type: 'u32', value: c.num_key_value_heads },
+    'llama.rope.dimension_count': { type: 'u32', value: c.head_dim },
+    'llama.rope.freq_base': { type: 'f32', value: c.rope_theta },
+    'llama.attention.layer_norm_rms_epsilon': { type: 'f32', value: c.rms_norm_eps },
+    'llama.vocab_size': { type: 'u32', value: c.vocab_size },
+    ...(c.rope_scaling?.rope_type === 'linear' ? { 'llama.rope.scaling.type': 'linear', 'llama.rope.scaling.factor': { type: 'f32', value: c.rope_scaling.factor } } : {}),
+    ...options.tokenizerMetadata,
+  };
+  if (c.rope_scaling?.rope_type === 'llama3') throw new StrataError('unsupported', 'llamaToGguf', 'llama3 rope scaling export is not supported yet');
+  return { metadata, tensors };
+}
+
+/** llama.cpp's LLAMA_FTYPE numbers for a file whose weights are mostly `dtype`. */
+const FILE_TYPES: Record<GgufExportDType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 15, q6_k: 18 };
+
+function storeAs(t: Tensor, dtype: GgufExportDType): Tensor {
+  if (dtype === 'f32') return t;
+  if (dtype === 'f16') return t.to('f16');
+  return quantize(t, dtype as QuantDType);
+}
+
+/** Writes `llamaToGguf(model, options)` to `file` (atomically). */
+export function saveLlamaGguf(file: string, model: LlamaForCausalLM, options: Parameters<typeof llamaToGguf>[1] = {}): void {
+  writeGguf(file, llamaToGguf(model, options));
+}
+
