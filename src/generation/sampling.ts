@@ -80,6 +80,7 @@ export function logSoftmaxRow(logits: Float32Array): Float32Array {
 /** The k largest entries of a row as [index, value] pairs, best first. */
 export function topEntries(values: Float32Array, k: number): [number, number][] {
   const out: [number, number][] = [];
+  if (k <= 0) return out;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (out.length < k) {
