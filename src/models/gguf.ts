@@ -17,8 +17,9 @@ import { fromArray } from '../tensor/ops/creation.js';
 import { quantize } from '../tensor/ops/quantized.js';
 import { type LlamaConfig, LlamaForCausalLM, parseLlamaConfig } from './llama.js';
 import { ParamSource } from './weights.js';
+import { type GPT2Config, GPT2LMHeadModel, parseGPT2Config } from './gpt2.js';
 
-export const GGUF_ARCHITECTURES = ['llama'] as const;
+export const GGUF_ARCHITECTURES = ['llama', 'gpt2'] as const;
 
 /** Plain JS value of a metadata entry (numbers, strings, arrays). */
 export function ggufPlain(v: GgufValue | undefined): unknown {
@@ -132,7 +133,129 @@ export function loadGgufLlama(file: string): { model: LlamaForCausalLM; config: 
   return { model, config, tokenizer, gguf };
 }
 
+// ---- gpt2 ----
+
+const GPT2_PARTS: Record<string, string> = {
+  attn_norm: 'ln_1',
+  attn_qkv: 'attn.c_attn',
+  attn_output: 'attn.c_proj',
+  ffn_norm: 'ln_2',
+  ffn_up: 'mlp.c_fc',
+  ffn_down: 'mlp.c_proj',
+};
+
+function gpt2HfName(name: string): string | null {
+  const fixed: Record<string, string> = {
+    'token_embd.weight': 'transformer.wte.weight',
+    'position_embd.weight': 'transformer.wpe.weight',
+    'output_norm.weight': 'transformer.ln_f.weight',
+    'output_norm.bias': 'transformer.ln_f.bias',
+  };
+  if (fixed[name]) return fixed[name]!;
+  const m = /^blk\.(\d+)\.(\w+)\.(weight|bias)$/.exec(name);
+  const part = m && GPT2_PARTS[m[2]!];
+  return part ? `transformer.h.${m![1]}.${part}.${m![3]}` : null;
+}
+
+/** The GPT-2 config a gpt2-architecture GGUF file describes (projection weights in (out, in) layout). */
+export function ggufGpt2Config(file: GgufFile, source: string): GPT2Config {
+  const md = ggufMetadata(file);
+  const need = (key: string): number => {
+    const v = md[`gpt2.${key}`];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new StrataError('io', source, `metadata 'gpt2.${key}' is missing or not a number`);
+    return v;
+  };
+  const embed = file.tensors['token_embd.weight'];
+  if (!embed) throw new StrataError('io', source, "the file has no 'token_embd.weight' tensor");
+  if (file.tensors['output.weight']) throw new StrataError('unsupported', source, "gpt2 GGUF with an untied 'output.weight' is not supported");
+  const hidden = need('embedding_length');
+  return parseGPT2Config(
+    {
+      model_type: 'gpt2',
+      architectures: ['GPT2LMHeadModel'],
+      vocab_size: embed.shape[0]!,
+      n_positions: need('context_length'),
+      n_embd: hidden,
+      n_layer: need('block_count'),
+      n_head: need('attention.head_count'),
+      n_inner: typeof md['gpt2.feed_forward_length'] === 'number' ? (md['gpt2.feed_forward_length'] as number) : null,
+      layer_norm_epsilon: typeof md['gpt2.attention.layer_norm_epsilon'] === 'number' ? (md['gpt2.attention.layer_norm_epsilon'] as number) : 1e-5,
+      linear_weights: true,
+    },
+    source,
+  );
+}
+
+export function loadGgufGpt2(file: string): { model: GPT2LMHeadModel; config: GPT2Config; tokenizer: Tokenizer | null; gguf: GgufFile } {
+  const gguf = readGguf(file);
+  const config = ggufGpt2Config(gguf, file);
+  const tensors = new Map<string, Tensor>();
+  const fileOf = new Map<string, string>();
+  for (const [name, t] of Object.entries(gguf.tensors)) {
+    const key = gpt2HfName(name);
+    if (!key) throw new StrataError('io', file, `tensor '${name}' is not part of the gpt2 architecture`);
+    tensors.set(key, t);
+    fileOf.set(key, file);
+  }
+  const source = new ParamSource({ dir: path.dirname(file), source: file, tensors, fileOf }, { halfPrecision: 'keep', basePrefix: 'transformer.', modelName: `GPT2LMHeadModel (${path.basename(file)})` });
+  const model = new GPT2LMHeadModel(config, source);
+  const md = ggufMetadata(gguf);
+  const tokenizer = md['tokenizer.ggml.model'] !== undefined ? tokenizerFromGguf(md, { source: file }) : null;
+  model.eval();
+  return { model, config, tokenizer, gguf };
+}
+
+/** A GPT-2 model as a gpt2 GGUF (projection weights transposed to (out, in), 2-D weights in `dtype`). */
+export function gpt2ToGguf(model: GPT2LMHeadModel, options: { dtype?: GgufExportDType; name?: string; tokenizerMetadata?: Record<string, GgufInput> } = {}): GgufWriteInput {
+  const c = model.config;
+  const dtype = options.dtype ?? 'f16';
+  const back = new Map<string, string>();
+  for (let i = 0; i < c.n_layer; i++) {
+    for (const [g, h] of Object.entries(GPT2_PARTS)) {
+      back.set(`transformer.h.${i}.${h}.weight`, `blk.${i}.${g}.weight`);
+      back.set(`transformer.h.${i}.${h}.bias`, `blk.${i}.${g}.bias`);
+    }
+  }
+  back.set('transformer.wte.weight', 'token_embd.weight');
+  back.set('transformer.wpe.weight', 'position_embd.weight');
+  back.set('transformer.ln_f.weight', 'output_norm.weight');
+  back.set('transformer.ln_f.bias', 'output_norm.bias');
+  const tensors: Record<string, Tensor> = {};
+  noGrad(() => {
+    for (const [key, p] of model.namedParameters()) {
+      const g = back.get(key);
+      if (!g) throw new StrataError('unsupported', 'gpt2ToGguf', `parameter '${key}' has no GGUF name`);
+      let t = p.dtype === 'f32' ? p : p.to('f32');
+      // Conv1D keeps (in, out); GGUF wants (out, in)
+      if (t.ndim === 2 && !c.linear_weights && /\.(attn|mlp)\./.test(key)) t = t.T.contiguous();
+      tensors[g] = t.ndim === 1 ? t : storeAs(t, g === 'position_embd.weight' ? 'f32' : dtype);
+    }
+  });
+  const inner = c.n_inner ?? 4 * c.n_embd;
+  return {
+    metadata: {
+      'general.architecture': 'gpt2',
+      'general.name': options.name ?? 'strata-gpt2',
+      'general.file_type': { type: 'u32', value: FILE_TYPES[dtype] },
+      'gpt2.context_length': { type: 'u32', value: c.n_positions },
+      'gpt2.embedding_length': { type: 'u32', value: c.n_embd },
+      'gpt2.block_count': { type: 'u32', value: c.n_layer },
+      'gpt2.feed_forward_length': { type: 'u32', value: inner },
+      'gpt2.attention.head_count': { type: 'u32', value: c.n_head },
+      'gpt2.attention.layer_norm_epsilon': { type: 'f32', value: c.layer_norm_epsilon },
+      ...options.tokenizerMetadata,
+    },
+    tensors,
+  };
+}
+
+/** Loads a GGUF file of any supported architecture for inference. */
 export async function loadGgufModel(file: string): Promise<InferenceModel> {
+  const arch = ggufMetadata(readGguf(file))['general.architecture'];
+  if (arch === 'gpt2') {
+    const { model, config, tokenizer, gguf } = loadGgufGpt2(file);
+    return { model, tokenizer, format: 'gguf', path: file, modelType: 'gpt2', architecture: 'GPT2LMHeadModel', card: model.card, generationDefaults: {}, info: { config, gguf: { version: gguf.version, tensors: gguf.tensorInfos.length } } };
+  }
   const { model, config, tokenizer, gguf } = loadGgufLlama(file);
   const md = ggufMetadata(gguf);
   return {

@@ -39,6 +39,11 @@ export interface GPT2Config {
   scale_attn_by_inverse_layer_idx: boolean;
   bos_token_id: number | null;
   eos_token_id: number | null;
+  /**
+   * Strata key: projection weights are stored (out, in) like nn.Linear, as GGUF files hold them,
+   * instead of Conv1D's (in, out). The GGUF loader sets it, so quantized blocks are read in place.
+   */
+  linear_weights: boolean;
 }
 
 export function parseGPT2Config(raw: JsonObject, file: string): GPT2Config {
@@ -62,6 +67,7 @@ export function parseGPT2Config(raw: JsonObject, file: string): GPT2Config {
     scale_attn_by_inverse_layer_idx: c.bool('scale_attn_by_inverse_layer_idx', false),
     bos_token_id: c.optionalInt('bos_token_id'),
     eos_token_id: c.optionalInt('eos_token_id'),
+    linear_weights: c.bool('linear_weights', false),
   };
 }
 
@@ -81,19 +87,29 @@ function activate(x: Tensor, fn: GPT2Activation): Tensor {
   }
 }
 
-/** GPT-2's Conv1D: y = x W + b with W stored (in, out), read in place as a transposed Linear weight. */
+/**
+ * GPT-2's Conv1D: y = x W + b with W stored (in, out), read in place as a transposed Linear
+ * weight — or stored (out, in) when the checkpoint came from GGUF (`linear_weights`).
+ */
 class Conv1D extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
 
-  constructor(s: Scope, inFeatures: number, outFeatures: number, std: number) {
+  constructor(
+    s: Scope,
+    inFeatures: number,
+    outFeatures: number,
+    std: number,
+    private readonly linearLayout = false,
+  ) {
     super();
-    this.weight = this.param('weight', s.tensor('weight', [inFeatures, outFeatures], { std }));
+    const shape = linearLayout ? [outFeatures, inFeatures] : [inFeatures, outFeatures];
+    this.weight = this.param('weight', s.tensor('weight', shape, { std }));
     this.bias = this.param('bias', s.tensor('bias', [outFeatures], 'zeros'));
   }
 
   forward(x: Tensor): Tensor {
-    return linear(x, this.weight.T, this.bias);
+    return linear(x, this.linearLayout ? this.weight : this.weight.T, this.bias);
   }
 }
 
@@ -112,8 +128,8 @@ class GPT2Attention extends Module {
     super();
     const C = config.n_embd;
     const std = s.source.initializerRange;
-    this.cAttn = this.module('c_attn', new Conv1D(s.at('c_attn'), C, 3 * C, std));
-    this.cProj = this.module('c_proj', new Conv1D(s.at('c_proj'), C, C, std / Math.sqrt(2 * config.n_layer)));
+    this.cAttn = this.module('c_attn', new Conv1D(s.at('c_attn'), C, 3 * C, std, config.linear_weights));
+    this.cProj = this.module('c_proj', new Conv1D(s.at('c_proj'), C, C, std / Math.sqrt(2 * config.n_layer), config.linear_weights));
     this.heads = config.n_head;
     this.headDim = C / config.n_head;
     this.scale = (config.scale_attn_weights ? 1 / Math.sqrt(this.headDim) : 1) / (config.scale_attn_by_inverse_layer_idx ? layer + 1 : 1);
@@ -143,8 +159,8 @@ class GPT2MLP extends Module {
     const C = config.n_embd;
     const inner = config.n_inner ?? 4 * C;
     const std = s.source.initializerRange;
-    this.cFc = this.module('c_fc', new Conv1D(s.at('c_fc'), C, inner, std));
-    this.cProj = this.module('c_proj', new Conv1D(s.at('c_proj'), inner, C, std / Math.sqrt(2 * config.n_layer)));
+    this.cFc = this.module('c_fc', new Conv1D(s.at('c_fc'), C, inner, std, config.linear_weights));
+    this.cProj = this.module('c_proj', new Conv1D(s.at('c_proj'), inner, C, std / Math.sqrt(2 * config.n_layer), config.linear_weights));
   }
 
   forward(x: Tensor): Tensor {

@@ -5,6 +5,8 @@ import { createModel, parseModelConfig } from '../../src/models/index.js';
 import type { LlamaForCausalLM } from '../../src/models/llama.js';
 import { saveLlamaGguf, type GgufExportDType } from '../../src/models/gguf.js';
 import type { GgufInput } from '../../src/io/gguf-values.js';
+import type { GPT2LMHeadModel } from '../../src/models/gpt2.js';
+import { BYTE_TO_CHAR } from '../../src/tokenizers/index.js';
 
 export const TINY_VOCAB = 320;
 
@@ -58,4 +60,34 @@ export function tinyLlama(seed = 3, overrides: Record<string, unknown> = {}): Ll
 
 export function writeTinyLlamaGguf(file: string, model: LlamaForCausalLM, dtype: GgufExportDType): void {
   saveLlamaGguf(file, model, { dtype, tokenizerMetadata: tinyVocabMetadata() });
+}
+
+/** tokenizer.ggml.* for a byte-level BPE vocabulary: the 256 byte symbols, then merged pairs. */
+export function tinyByteLevelMetadata(size: number): Record<string, GgufInput> {
+  const tokens = Array.from({ length: 256 }, (_, b) => BYTE_TO_CHAR[b]!);
+  const merges: string[] = [];
+  const letters = 'abcdefghijklmnopqrstuvwxyz';
+  for (let i = 0; tokens.length < size; i++) {
+    const a = letters[i % 26]!;
+    const b = letters[Math.floor(i / 26) % 26]!;
+    merges.push(`${a} ${b}`);
+    tokens.push(a + b);
+  }
+  return {
+    'tokenizer.ggml.model': 'gpt2',
+    'tokenizer.ggml.pre': 'gpt-2',
+    'tokenizer.ggml.tokens': tokens,
+    'tokenizer.ggml.token_type': { type: 'array', itemType: 'i32', value: tokens.map(() => 1) },
+    'tokenizer.ggml.merges': merges,
+    'tokenizer.ggml.bos_token_id': { type: 'u32', value: size - 1 },
+    'tokenizer.ggml.eos_token_id': { type: 'u32', value: size - 1 },
+  };
+}
+
+export function tinyGpt2(seed = 5): GPT2LMHeadModel {
+  const { config } = parseModelConfig(
+    { model_type: 'gpt2', vocab_size: TINY_VOCAB, n_positions: 256, n_embd: 256, n_layer: 2, n_head: 4, initializer_range: 0.3, architectures: ['GPT2LMHeadModel'] },
+    'config.json',
+  );
+  return createModel(config, { generator: new S.Generator(seed) }) as GPT2LMHeadModel;
 }

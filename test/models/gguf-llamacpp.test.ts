@@ -63,7 +63,7 @@ describe('GGUF llama against llama.cpp', () => {
         const seq = ctx.getSequence();
         const theirs: number[] = [];
         let firstProbs: Map<number, number> | null = null;
-        for await (const out of seq.evaluateWithMetadata(PROMPT, { probabilities: true }, { temperature: 0, yieldEogToken: true })) {
+        for await (const out of seq.evaluateWithMetadata([...PROMPT] as never[], { probabilities: true }, { temperature: 0, yieldEogToken: true })) {
           firstProbs ??= out.probabilities;
           theirs.push(out.token as number);
           if (theirs.length === 32) break;
@@ -92,4 +92,43 @@ describe('GGUF llama against llama.cpp', () => {
       }
     });
   }
+});
+
+describe('GGUF gpt2', () => {
+  test('Strata writes and reads gpt2 GGUF: logits equal the Hugging Face-layout model; llama.cpp agrees', async (t) => {
+    const { tinyGpt2, tinyByteLevelMetadata } = await import('../helpers/tiny-llama-gguf.js');
+    const { gpt2ToGguf, loadGgufGpt2 } = await import('../../src/models/gguf.js');
+    const { writeGguf } = await import('../../src/io/gguf.js');
+    const hf = tinyGpt2(5);
+    const file = path.join(dir, 'tiny-gpt2-f32.gguf');
+    writeGguf(file, gpt2ToGguf(hf, { dtype: 'f32', tokenizerMetadata: tinyByteLevelMetadata(320) }));
+    const ours = loadGgufGpt2(file);
+    assert.equal(ours.config.linear_weights, true);
+    const ids = S.fromArray(Int32Array.from(PROMPT), [1, PROMPT.length], { dtype: 'i32' });
+    const a = S.noGrad(() => hf.forward(ids)).toFloat32Array();
+    const b = S.noGrad(() => ours.model.forward(ids)).toFloat32Array();
+    let worst = 0;
+    let scale = 0;
+    for (let i = 0; i < a.length; i++) {
+      worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+      scale = Math.max(scale, Math.abs(a[i]!));
+    }
+    // the transposed weights change GEMM's summation order only
+    assert.ok(worst <= 1e-5 * scale, `gguf vs hf layout: max |Δlogit| ${worst} (logits up to ${scale})`);
+    if (skip || !llama) return t.skip(skip || 'no llama');
+    const strata = generate(ours.model, PROMPT, { temperature: 0, maxTokens: 32 }).tokens;
+    const lm = await llama.loadModel({ modelPath: file });
+    const ctx = await lm.createContext({ contextSize: 128, threads: 2, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32', flashAttention: false });
+    try {
+      const theirs: number[] = [];
+      for await (const tok of ctx.getSequence().evaluate([...PROMPT] as never[], { temperature: 0, yieldEogToken: true })) {
+        theirs.push(tok as number);
+        if (theirs.length === 32) break;
+      }
+      assert.deepEqual(strata, theirs);
+    } finally {
+      await ctx.dispose();
+      await lm.dispose();
+    }
+  });
 });
