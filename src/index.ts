@@ -9,3 +9,8 @@ export * as nn from './nn/index.js';
 export * from './io/index.js';
 export * from './tokenizers/index.js';
 export * from './models/index.js';
+export * as generation from './generation/index.js';
+export { generate, generateBatch, streamGenerate, beamSearch, type GenerateOptions, type GenerationResult } from './generation/index.js';
+export * from './pipelines/index.js';
+export { loadForInference, type InferenceModel } from './pipelines/load.js';
+export { loadGgufModel, loadGgufLlama, loadGgufGpt2, llamaToGguf, gpt2ToGguf, saveLlamaGguf } from './models/gguf.js';
