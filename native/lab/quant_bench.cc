@@ -1,5 +1,5 @@
-// Lab: the quantized matmul kernels. Checks every kernel table this CPU can run against the
-// portable one (same activation quantization, so the results agree to f32 rounding), then times
+// Lab: the quantized matmul kernels. Checks every kernel table this CPU can run, and the driver
+// (packed panels from 8 rows on), against the portable one (same activation quantization, so the results agree to f32 rounding), then times
 // quant_matmul / half_matmul / gemm_f32 through the drivers (STRATA_ISA, STRATA_THREADS apply).
 //   g++ -O3 -std=c++17 -pthread -Inative/src native/lab/quant_bench.cc \
 //     native/src/{cpu,threadpool,gemm,gemm_avx512,gemm_avx2,gemm_portable}.cc \
@@ -60,23 +60,19 @@ void run_table(const QuantKernels& kr, const QTypeInfo& t, const uint8_t* w, int
   const int64_t blocks = k / t.act_block;
   std::vector<int8_t> qs(m * k);
   std::vector<float> d(m * blocks), dexp(m * blocks * 8);
+  std::vector<int32_t> corr(m * blocks * 8);
   std::vector<int16_t> s16(m * k / 16);
-  const bool uns = kr.acts_unsigned32 && t.act_block == 32;
+  std::vector<ActRow> acts(m);
   for (int64_t i = 0; i < m; ++i) {
-    kr.quantize_row(x + i * k, k, t.act_block, uns, qs.data() + i * k, d.data() + i * blocks,
-                    kr.wants_d_exp && t.act_block == 32 ? dexp.data() + i * blocks * 8 : nullptr,
-                    t.act_block == 256 ? s16.data() + i * k / 16 : nullptr);
+    acts[i] = {qs.data() + i * k, d.data() + i * blocks, dexp.data() + i * blocks * 8, corr.data() + i * blocks * 8,
+               s16.data() + i * k / 16};
+    kr.quantize_row(t, x + i * k, k, acts[i]);
   }
   for (int64_t j = 0; j < n; ++j) {
     for (int64_t i = 0; i < m; i += kMaxRows) {
       const int nr = static_cast<int>(std::min<int64_t>(kMaxRows, m - i));
-      ActRow rows[kMaxRows];
       float res[kMaxRows];
-      for (int r = 0; r < nr; ++r) {
-        rows[r] = {qs.data() + (i + r) * k, d.data() + (i + r) * blocks, dexp.data() + (i + r) * blocks * 8,
-                   s16.data() + (i + r) * k / 16};
-      }
-      kr.dot[t.index](w + j * ldw, k, rows, nr, res);
+      kr.dot[t.index](w + j * ldw, k, acts.data() + i, nr, res);
       for (int r = 0; r < nr; ++r) y[(i + r) * n + j] = res[r];
     }
   }
@@ -109,23 +105,26 @@ int main(int argc, char** argv) {
   for (int ti = 0; ti < 4; ++ti) {
     QTypeInfo t;
     qtype_info(codes[ti], &t);
-    for (int64_t k : {int64_t{256}, int64_t{512}, int64_t{1280}}) {
-      for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{6}}) {
+    for (int64_t k : {int64_t{256}, int64_t{512}, int64_t{1280}, int64_t{1792}}) {
+      for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{6}, int64_t{9}, int64_t{33}}) {
         const int64_t n = 37;
         auto w = random_weights(t, n, k);
         const int64_t ldw = k / t.block_values * t.block_bytes;
         std::vector<float> x(m * k), y0(m * n), y1(m * n);
         for (auto& v : x) v = normal(rng);
         run_table(kQuantPortable, t, w.data(), ldw, x.data(), m, n, k, y0.data());
-        for (const QuantKernels* kr : tables) {
-          run_table(*kr, t, w.data(), ldw, x.data(), m, n, k, y1.data());
+        std::vector<const QuantKernels*> runs(tables.begin(), tables.end());
+        runs.push_back(nullptr);  // the driver: packed panels from 8 rows on
+        for (const QuantKernels* kr : runs) {
+          if (kr) run_table(*kr, t, w.data(), ldw, x.data(), m, n, k, y1.data());
+          else quant_matmul(t, w.data(), ldw, x.data(), m, n, k, y1.data());
           double worst = 0, scale = 0;
           for (size_t i = 0; i < y0.size(); ++i) {
             worst = std::max(worst, std::fabs(double(y0[i]) - y1[i]));
             scale = std::max(scale, std::fabs(double(y0[i])));
           }
           if (worst > 1e-5 * (scale + 1)) {
-            std::printf("MISMATCH %s %s k=%lld m=%lld: max diff %.3g (scale %.3g)\n", kr->name, names[ti],
+            std::printf("MISMATCH %s %s k=%lld m=%lld: max diff %.3g (scale %.3g)\n", kr ? kr->name : "driver", names[ti],
                         (long long)k, (long long)m, worst, scale);
             ok = false;
           }

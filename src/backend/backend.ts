@@ -1,4 +1,4 @@
-import type { FloatArray, Storage } from '../tensor/dtype.js';
+import type { FloatArray, QuantDType, Storage } from '../tensor/dtype.js';
 import type { Shape } from '../tensor/shape.js';
 
 /**
@@ -173,4 +173,14 @@ export interface Backend {
     out: FloatArray,
   ): void;
   attention(args: AttentionArgs): void;
+  /**
+   * out (m, n) = x (m, k) · W^T for W (n, k) in GGUF blocks of `dtype`, row j at byte j*ldw of w.
+   * The activations are quantized to 8 bits per block first; src/tensor/quant.ts
+   * (quantMatmulReference) defines the exact arithmetic.
+   */
+  quantMatmul(dtype: QuantDType, w: Uint8Array, ldw: number, x: Float32Array, m: number, n: number, k: number, out: Float32Array): void;
+  /** out (count, k) = rows ids[i] of W (rows, k) in blocks (every row when ids is null), dequantized. */
+  dequantizeRows(dtype: QuantDType, w: Uint8Array, ldw: number, k: number, rows: number, ids: Int32Array | null, out: Float32Array): void;
+  /** out (m, n) = x (m, k) · W^T for W (n, k) of f16/bf16 bit patterns at w[wOffset + j*ldw + p]. */
+  halfMatmul(dtype: 'f16' | 'bf16', w: Uint16Array, wOffset: number, ldw: number, x: Float32Array, m: number, n: number, k: number, out: Float32Array): void;
 }

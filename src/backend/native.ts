@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { ArgReduceOp, AttentionArgs, AxisLayout, Backend, BinaryOp, CompareOp, Conv2dGeometry, MatOperand, ReduceOp, UnaryOp, View } from './backend.js';
 import { referenceBackend } from './reference.js';
-import type { FloatArray, Storage } from '../tensor/dtype.js';
+import type { FloatArray, QuantDType, Storage } from '../tensor/dtype.js';
+import { GGML_TYPE_OF } from '../tensor/quant.js';
 
 /** The functions the C++ addon exports (native/src/addon.cc, native/src/kernels/bind_kernels.cc). */
 export interface NativeAddon {
@@ -29,6 +30,13 @@ export interface NativeAddon {
     alpha: number,
     beta: number,
   ): void;
+  quantMatmul(type: number, w: Uint8Array, ldw: number, x: Float32Array, m: number, n: number, k: number, out: Float32Array): void;
+  dequantizeRows(type: number, w: Uint8Array, ldw: number, k: number, rows: number, ids: Int32Array | null, out: Float32Array): void;
+  halfMatmul(bf16: boolean, w: Uint16Array, wOff: number, ldw: number, x: Float32Array, m: number, n: number, k: number, out: Float32Array): void;
+  /** 'avx512vnni' | 'avx2' | 'portable': the quant kernels in use */
+  quantIsa(): string;
+  /** A copy-on-write private mapping of a whole file (native/src/bind_mmap.cc). */
+  mmapFile(path: string, offset?: number, length?: number): ArrayBuffer;
   setThreads(n: number): void;
   getThreads(): number;
   isa(): string;
@@ -259,6 +267,15 @@ export function loadNativeBackend(): Backend | null {
     rope(x, rows, t, d, cos, sin, rowsPerTable, interleaved, inverse, out): void {
       if (!f32(x) || !f32(cos) || !f32(sin) || !f32(out)) return ref.rope(x, rows, t, d, cos, sin, rowsPerTable, interleaved, inverse, out);
       lib.ropeF32(x, rows, t, d, cos, sin, rowsPerTable, interleaved, inverse, out);
+    },
+    quantMatmul(dtype: QuantDType, w: Uint8Array, ldw: number, x: Float32Array, m: number, n: number, k: number, out: Float32Array): void {
+      lib.quantMatmul(GGML_TYPE_OF[dtype], w, ldw, x, m, n, k, out);
+    },
+    dequantizeRows(dtype: QuantDType, w: Uint8Array, ldw: number, k: number, rows: number, ids: Int32Array | null, out: Float32Array): void {
+      lib.dequantizeRows(GGML_TYPE_OF[dtype], w, ldw, k, rows, ids, out);
+    },
+    halfMatmul(dtype: 'f16' | 'bf16', w: Uint16Array, wOffset: number, ldw: number, x: Float32Array, m: number, n: number, k: number, out: Float32Array): void {
+      lib.halfMatmul(dtype === 'bf16', w, wOffset, ldw, x, m, n, k, out);
     },
     attention(a: AttentionArgs): void {
       if (!f32(a.q) || !f32(a.k) || !f32(a.v) || !f32(a.out) || (a.mask && !f32(a.mask))) return ref.attention(a);

@@ -1,4 +1,5 @@
-import type { FloatArray, Storage } from '../tensor/dtype.js';
+import { type FloatArray, type QuantDType, type Storage, bf16ToF32, f16ToF32 } from '../tensor/dtype.js';
+import { dequantizeRows, quantMatmulReference } from '../tensor/quant.js';
 import { type Shape, contiguousStrides } from '../tensor/shape.js';
 import { StrataError } from '../errors.js';
 import * as m from './math.js';
@@ -442,6 +443,23 @@ function attention(a: AttentionArgs): void {
     }
 }
 
+function quantMatmul(dtype: QuantDType, w: Uint8Array, ldw: number, x: Float32Array, mm: number, nn: number, kk: number, out: Float32Array): void {
+  quantMatmulReference(dtype, w, ldw, x, mm, nn, kk, out);
+}
+
+function halfMatmul(dtype: 'f16' | 'bf16', w: Uint16Array, wOffset: number, ldw: number, x: Float32Array, mm: number, nn: number, kk: number, out: Float32Array): void {
+  const conv = dtype === 'f16' ? f16ToF32 : bf16ToF32;
+  const row = new Float64Array(kk);
+  for (let j = 0; j < nn; j++) {
+    for (let p = 0; p < kk; p++) row[p] = conv(w[wOffset + j * ldw + p]!);
+    for (let i = 0; i < mm; i++) {
+      let acc = 0;
+      for (let p = 0; p < kk; p++) acc += x[i * kk + p]! * row[p]!;
+      out[i * nn + j] = acc;
+    }
+  }
+}
+
 export const referenceBackend: Backend = {
   name: 'reference',
   copy,
@@ -464,4 +482,7 @@ export const referenceBackend: Backend = {
   col2im,
   rope,
   attention,
+  quantMatmul,
+  dequantizeRows,
+  halfMatmul,
 };

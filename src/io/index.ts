@@ -13,3 +13,27 @@ export {
   type Checkpoint,
   type GenerationConfig,
 } from './hf.js';
+export {
+  parseGguf,
+  parseGgufHeader,
+  readGguf,
+  readGgufHeader,
+  serializeGguf,
+  writeGguf,
+  type GgufFile,
+  type GgufHeader,
+  type GgufTensorInfo,
+  type GgufTensorType,
+  type GgufWriteInput,
+  type GgufArray,
+  type GgufBigType,
+  type GgufInput,
+  type GgufItemType,
+  type GgufNumberType,
+  type GgufNumericArray,
+  type GgufPlainArray,
+  type GgufScalarType,
+  type GgufValue,
+} from './gguf.js';
+export { normalizeGgufValue } from './gguf-infer.js';
+export { MappedFile, mapFile, mmapAvailable, MAX_RANGE_BYTES, type MapOptions } from './mmap.js';

@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { StrataError, fmtShape } from '../errors.js';
-import { type DType, type Storage, allocStorage, bytesPerElement } from '../tensor/dtype.js';
+import { type DType, type QuantDType, type Storage, allocStorage, bytesPerElement, isQuantized } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
+import { type MapOptions, MAX_RANGE_BYTES, MappedFile } from './mmap.js';
 
 export interface SafetensorsContents {
   tensors: Record<string, Tensor>;
@@ -30,7 +31,8 @@ const READ_DTYPES: Record<string, { dtype: DType; itemSize: number }> = {
 /** Names in the format that Strata does not read yet (reported as unsupported, not unknown). */
 const OTHER_KNOWN_DTYPES = ['I8', 'I16', 'U16', 'U32', 'U64', 'F8_E4M3', 'F8_E5M2'];
 
-const WRITE_DTYPES: Record<DType, string> = {
+/** safetensors has no block-quantized dtypes: those tensors go to GGUF (or through .to('f32')). */
+const WRITE_DTYPES: Record<Exclude<DType, QuantDType>, string> = {
   f64: 'F64',
   f32: 'F32',
   f16: 'F16',
@@ -183,16 +185,24 @@ function storageFor(entry: Entry, bytes: Uint8Array, dataStart: number, source: 
  */
 export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): SafetensorsContents {
   if (!(bytes instanceof Uint8Array)) fail(source, 'expected a Uint8Array');
-  if (bytes.byteLength < 8) fail(source, `file is ${bytes.byteLength} bytes, shorter than the 8-byte header length (truncated?)`);
+  return parseRanges(bytes, bytes.byteLength, (start, end) => bytes.subarray(start, end), source);
+}
+
+/**
+ * Parses a file of `fileSize` bytes whose first bytes are `head` (at least the header), getting
+ * each tensor's bytes from `range`.
+ */
+function parseRanges(head: Uint8Array, fileSize: number, range: (start: number, end: number) => Uint8Array, source: string): SafetensorsContents {
+  const bytes = head;
+  if (fileSize < 8) fail(source, `file is ${fileSize} bytes, shorter than the 8-byte header length (truncated?)`);
   const lenView = new DataView(bytes.buffer, bytes.byteOffset, 8);
   const headerLen64 = lenView.getBigUint64(0, true);
-  if (headerLen64 > BigInt(bytes.byteLength - 8)) {
-    fail(source, `header length ${headerLen64} reaches past the end of the file (${bytes.byteLength} bytes; truncated or not safetensors?)`);
+  if (headerLen64 > BigInt(fileSize - 8)) {
+    fail(source, `header length ${headerLen64} reaches past the end of the file (${fileSize} bytes; truncated or not safetensors?)`);
   }
   const headerLen = Number(headerLen64);
   if (headerLen > MAX_HEADER_BYTES) fail(source, `header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
   if (headerLen < 2) fail(source, `header length ${headerLen} is too small to hold a JSON object`);
-
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen));
@@ -208,7 +218,7 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail(source, 'header must be a JSON object');
 
   const dataStart = 8 + headerLen;
-  const bufferLength = bytes.byteLength - dataStart;
+  const bufferLength = fileSize - dataStart;
   const metadata: Record<string, string> = {};
   const entries: Entry[] = [];
   for (const [key, raw] of Object.entries(header as Record<string, unknown>)) {
@@ -235,21 +245,21 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
 
   const tensors: Record<string, Tensor> = {};
   for (const e of entries) {
-    const { dtype, data } = storageFor(e, bytes, dataStart, source);
+    // storage over the tensor's own bytes: a view of the file (or buffer) where alignment allows
+    const { dtype, data } = storageFor(e, range(dataStart + e.begin, dataStart + e.end), -e.begin, source);
     setOwn(tensors, e.name, new Tensor(data, dtype, e.shape));
   }
   return { tensors, metadata };
 }
 
-/** Reads a .safetensors file (whole file into memory; memory-mapping comes with the addon). */
-export function readSafetensors(file: string): SafetensorsContents {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (err) {
-    fail(file, `cannot read file (${err instanceof Error ? err.message : String(err)})`);
-  }
-  return parseSafetensors(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), file);
+/**
+ * Reads a .safetensors file. The file is memory-mapped (copy-on-write, see ./mmap.ts) when the
+ * addon is built, so tensors are views on the mapping and weights are never copied whole into
+ * the JS heap; without the addon it is read into memory.
+ */
+export function readSafetensors(file: string, options: MapOptions = {}): SafetensorsContents {
+  const mf = MappedFile.open(file, options);
+  return parseRanges(mf.range(0, Math.min(mf.size, MAX_RANGE_BYTES)), mf.size, (start, end) => mf.range(start, end), file);
 }
 
 /** Raw little-endian bytes of a contiguous tensor's elements. */
@@ -281,6 +291,8 @@ export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?:
   for (const name of names) {
     if (name === '__metadata__') fail(target, "'__metadata__' is reserved and cannot name a tensor");
     if (!(tensors[name] instanceof Tensor)) fail(target, `'${name}' is not a Tensor`);
+    const dt = tensors[name]!.dtype;
+    if (isQuantized(dt)) fail(target, `tensor '${name}' is ${dt}: safetensors has no block-quantized dtypes (write GGUF, or convert with .to('f32'))`);
   }
   if (metadata) {
     for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') fail(target, `metadata value for '${k}' must be a string`);
@@ -303,7 +315,7 @@ export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?:
   }
   for (const name of names) {
     const t = tensors[name]!;
-    setOwn(header, name, { dtype: WRITE_DTYPES[t.dtype], shape: [...t.shape], data_offsets: offsets.get(name) });
+    setOwn(header, name, { dtype: WRITE_DTYPES[t.dtype as Exclude<DType, QuantDType>], shape: [...t.shape], data_offsets: offsets.get(name) });
   }
   const json = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil(json.byteLength / 8) * 8;

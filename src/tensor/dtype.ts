@@ -78,7 +78,7 @@ export function allocStorage(dtype: DType, n: number): Storage {
     case 'q4_0':
     case 'q4_k':
     case 'q6_k':
-      throw new StrataError('dtype', dtype, `quantized storage is made by quantizing a float tensor: use .to('${dtype}')`);
+      throw new StrataError('dtype', dtype, `no op creates ${dtype} tensors except quantizing a float tensor with .to('${dtype}'); dequantize inputs with .to('f32') first`);
   }
 }
 

@@ -1,5 +1,6 @@
 export { Tensor, isTensor, type TensorLike } from './tensor.js';
 export type { DType } from './dtype.js';
+export { type QuantDType, QUANT_DTYPES, QUANT_BLOCKS, isQuantized } from './dtype.js';
 export { Generator, defaultGenerator, manualSeed } from './random.js';
 export { noGrad, enableGrad, isGradEnabled } from './grad-mode.js';
 export * from './ops/creation.js';

@@ -454,9 +454,11 @@ export function quantizeActivations(x: Float32Array, m: number, k: number, block
 
 /**
  * The terms of one output y[m, n]: per weight block, (weight scales) x (activation scale) x
- * (exact integer dot product). `visit` sees each term; the result is their sum.
+ * (exact integer dot product). `visit` sees each term and a bound on the magnitude of any partial
+ * sum of it (the same scales times the sum of |products|), which is what f32 rounding in a
+ * kernel that splits the integer sums across vector lanes is proportional to.
  */
-function dotTerms(dtype: QuantDType, w: Uint8Array, wo: number, a: QuantizedActivations, ao: number, k: number, visit: (t: number) => void): void {
+function dotTerms(dtype: QuantDType, w: Uint8Array, wo: number, a: QuantizedActivations, ao: number, k: number, visit: (t: number, abs: number) => void): void {
   const { qs, d: ad, sums16 } = a;
   const { bytes } = QUANT_BLOCKS[dtype];
   switch (dtype) {
@@ -466,15 +468,22 @@ function dotTerms(dtype: QuantDType, w: Uint8Array, wo: number, a: QuantizedActi
         const bo = wo + b * bytes;
         const qo = ao + 32 * b;
         let s = 0;
+        let sa = 0;
+        const add = (wq: number, aq: number) => {
+          s += wq * aq;
+          sa += Math.abs(wq * aq) + (dtype === 'q4_0' ? 8 * Math.abs(aq) : 128 * Math.abs(aq));
+        };
         if (dtype === 'q8_0') {
-          for (let i = 0; i < 32; i++) s += ((w[bo + 2 + i]! << 24) >> 24) * qs[qo + i]!;
+          for (let i = 0; i < 32; i++) add((w[bo + 2 + i]! << 24) >> 24, qs[qo + i]!);
         } else {
           for (let j = 0; j < 16; j++) {
             const q = w[bo + 2 + j]!;
-            s += ((q & 0xf) - 8) * qs[qo + j]! + ((q >> 4) - 8) * qs[qo + 16 + j]!;
+            add((q & 0xf) - 8, qs[qo + j]!);
+            add((q >> 4) - 8, qs[qo + 16 + j]!);
           }
         }
-        visit(readF16(w, bo) * ad[ao / 32 + b]! * s);
+        const scale = readF16(w, bo) * ad[ao / 32 + b]!;
+        visit(scale * s, Math.abs(scale) * sa);
       }
       return;
     case 'q4_k':
@@ -483,18 +492,30 @@ function dotTerms(dtype: QuantDType, w: Uint8Array, wo: number, a: QuantizedActi
         const qo = ao + 256 * b;
         const da = ad[ao / 256 + b]!;
         let sumi = 0;
+        let suma = 0;
         let summ = 0;
+        let summa = 0;
         for (let j = 0; j < 8; j++) {
           const [sc, m] = q4kScaleMin(w, bo + 4, j);
           const c = j >> 1;
           const shift = (j & 1) * 4;
           let s = 0;
-          for (let l = 0; l < 32; l++) s += ((w[bo + 16 + 32 * c + l]! >> shift) & 0xf) * qs[qo + 32 * j + l]!;
+          let sa = 0;
+          for (let l = 0; l < 32; l++) {
+            const p = ((w[bo + 16 + 32 * c + l]! >> shift) & 0xf) * qs[qo + 32 * j + l]!;
+            s += p;
+            sa += Math.abs(p);
+          }
           sumi += sc * s;
-          summ += m * (sums16[(qo + 32 * j) / 16]! + sums16[(qo + 32 * j) / 16 + 1]!);
+          suma += sc * sa;
+          const bs = sums16[(qo + 32 * j) / 16]! + sums16[(qo + 32 * j) / 16 + 1]!;
+          summ += m * bs;
+          summa += m * Math.abs(bs);
         }
-        visit(readF16(w, bo) * da * sumi);
-        visit(-readF16(w, bo + 2) * da * summ);
+        const sd = readF16(w, bo) * da;
+        const sm = readF16(w, bo + 2) * da;
+        visit(sd * sumi, Math.abs(sd) * suma);
+        visit(-sm * summ, Math.abs(sm) * summa);
       }
       return;
     case 'q6_k':
@@ -502,13 +523,22 @@ function dotTerms(dtype: QuantDType, w: Uint8Array, wo: number, a: QuantizedActi
         const bo = wo + b * bytes;
         const qo = ao + 256 * b;
         let sumi = 0;
+        let suma = 0;
         for (let g = 0; g < 16; g++) {
           const sc = (w[bo + 192 + g]! << 24) >> 24;
           let s = 0;
-          for (let i = 0; i < 16; i++) s += q6kValue(w, bo, 16 * g + i) * qs[qo + 16 * g + i]!;
-          sumi += sc * (s - 32 * sums16[(qo + 16 * g) / 16]!);
+          let sa = 0;
+          for (let i = 0; i < 16; i++) {
+            const p = q6kValue(w, bo, 16 * g + i) * qs[qo + 16 * g + i]!;
+            s += p;
+            sa += Math.abs(p);
+          }
+          const bs = sums16[(qo + 16 * g) / 16]!;
+          sumi += sc * (s - 32 * bs);
+          suma += Math.abs(sc) * (sa + 32 * Math.abs(bs));
         }
-        visit(readF16(w, bo + 208) * ad[ao / 256 + b]! * sumi);
+        const scale = readF16(w, bo + 208) * ad[ao / 256 + b]!;
+        visit(scale * sumi, Math.abs(scale) * suma);
       }
       return;
   }
@@ -518,7 +548,8 @@ function dotTerms(dtype: QuantDType, w: Uint8Array, wo: number, a: QuantizedActi
  * y (M, N) = x (M, K) · W^T with W (N, K) in blocks, rows `ldw` bytes apart: activations quantized
  * by quantizeActivations, exact integer block dot products, scales applied in f64. This is the
  * reference backend's quantized matmul and the definition the native kernel is tested against.
- * With `magnitude`, also writes the sum of |term| per output (the scale of rounding differences).
+ * With `magnitude`, also writes per output the bound on partial sums from dotTerms, summed: the
+ * scale of the rounding differences a vectorized f32 implementation may show.
  */
 export function quantMatmulReference(
   dtype: QuantDType,
@@ -537,9 +568,9 @@ export function quantMatmulReference(
     for (let j = 0; j < n; j++) {
       let sum = 0;
       let mag = 0;
-      dotTerms(dtype, w, j * ldw, a, i * k, k, (t) => {
+      dotTerms(dtype, w, j * ldw, a, i * k, k, (t, abs) => {
         sum += t;
-        mag += Math.abs(t);
+        mag += abs;
       });
       out[i * n + j] = sum;
       if (magnitude) magnitude[i * n + j] = mag;

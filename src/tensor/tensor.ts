@@ -1,5 +1,5 @@
 import { StrataError, fmtShape } from '../errors.js';
-import { type DType, type Storage, storageMatches, bf16ToF32, f16ToF32, parseDType } from './dtype.js';
+import { type DType, type Storage, QUANT_BLOCKS, byteSize, bytesPerElement, isQuantized, storageMatches, bf16ToF32, f16ToF32, parseDType } from './dtype.js';
 import { type Shape, contiguousStrides, numel } from './shape.js';
 import type { GradNode } from './grad-mode.js';
 import type { View } from '../backend/backend.js';
@@ -9,6 +9,7 @@ import * as rd from './ops/reduce.js';
 import * as la from './ops/linalg.js';
 import * as nn from './ops/nn.js';
 import * as ix from './ops/indexing.js';
+import { refuseBlocks } from './ops/quantized.js';
 import { backward } from '../autograd/engine.js';
 
 export type TensorLike = Tensor | number;
@@ -36,6 +37,7 @@ export class Tensor {
     }
     const st = strides ?? contiguousStrides(shape);
     if (st.length !== shape.length) throw new StrataError('shape', 'Tensor', `strides [${st.join(', ')}] do not match shape ${fmtShape(shape)}`);
+    if (isQuantized(dtype)) checkBlockView(data, dtype, shape, st, offset);
     let last = offset;
     let empty = false;
     for (let i = 0; i < shape.length; i++) {
@@ -47,11 +49,13 @@ export class Tensor {
       if (d === 0) empty = true;
       else last += (d - 1) * s;
     }
-    if (!Number.isInteger(offset) || offset < 0 || (!empty && last >= data.length)) {
+    // a block format's storage holds data.length / bytes * values logical elements
+    const capacity = isQuantized(dtype) ? (data.length / QUANT_BLOCKS[dtype].bytes) * QUANT_BLOCKS[dtype].values : data.length;
+    if (!Number.isInteger(offset) || offset < 0 || (!empty && last >= capacity)) {
       throw new StrataError(
         'index',
         'Tensor',
-        `view shape ${fmtShape(shape)} strides [${st.join(', ')}] offset ${offset} reaches past a storage of ${data.length} elements`,
+        `view shape ${fmtShape(shape)} strides [${st.join(', ')}] offset ${offset} reaches past a storage of ${capacity} elements`,
       );
     }
     this.data = data;
@@ -69,6 +73,11 @@ export class Tensor {
     return numel(this.shape);
   }
 
+  /** Bytes the elements occupy (block formats: whole blocks; views count only their own elements). */
+  get nbytes(): number {
+    return isQuantized(this.dtype) ? byteSize(this.dtype, this.size) : this.size * bytesPerElement(this.dtype);
+  }
+
   get isContiguous(): boolean {
     let s = 1;
     for (let i = this.shape.length - 1; i >= 0; i--) {
@@ -83,11 +92,14 @@ export class Tensor {
   }
 
   view(): View {
+    // kernels read views element by element; block formats have no elements to read that way
+    if (isQuantized(this.dtype)) throw refuseBlocks(this);
     return { data: this.data, shape: this.shape, strides: this.strides, offset: this.offset };
   }
 
-  /** The elements in row-major order as JS numbers (f16/bf16 decoded). */
+  /** The elements in row-major order as JS numbers (f16/bf16 decoded, block formats dequantized). */
   toArray(): number[] {
+    if (isQuantized(this.dtype)) return this.to('f32').toArray();
     const c = this.contiguous();
     const out = new Array<number>(c.size);
     const d = c.data;
@@ -127,6 +139,9 @@ export class Tensor {
 
   /** Marks this leaf as trainable (or not); returns this. */
   requiresGrad_(flag = true): this {
+    if (flag && isQuantized(this.dtype)) {
+      throw new StrataError('dtype', 'requiresGrad_', `${this.dtype} weights are frozen: train a float copy (.to('f32')) or an adapter beside them`);
+    }
     if (!this.isLeaf && !flag) throw new StrataError('autograd', 'requiresGrad_', 'cannot stop gradients on a non-leaf; use detach()');
     this.requiresGrad = flag;
     return this;
@@ -307,6 +322,30 @@ export class Tensor {
   indexSelect(dim: number, index: Tensor): Tensor {
     return ix.indexSelect(this, dim, index);
   }
+}
+
+/**
+ * A block format's view must keep its blocks whole: one dim (of size > 1) runs along the blocks
+ * with stride 1 and a size that is a multiple of the block, every other dim steps by whole blocks,
+ * and the offset starts a block. So (out, in) weights, their transposes and row slices are views;
+ * a slice through the middle of a block is not.
+ */
+function checkBlockView(data: Storage, dtype: keyof typeof QUANT_BLOCKS, shape: readonly number[], strides: readonly number[], offset: number): void {
+  const { values, bytes } = QUANT_BLOCKS[dtype];
+  const bad = (why: string): never => {
+    throw new StrataError('dtype', 'Tensor', `${dtype} ${why} (shape ${fmtShape(shape)}, strides [${strides.join(', ')}], offset ${offset})`);
+  };
+  if (data.length % bytes !== 0) bad(`storage of ${data.length} bytes is not a whole number of ${bytes}-byte blocks`);
+  if (shape.some((d) => d === 0)) return;
+  if (offset % values !== 0) bad(`view does not start at a block boundary (blocks of ${values})`);
+  let unit = -1;
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 1) continue;
+    if (strides[i] === 1 && unit < 0) unit = i;
+    else if (strides[i]! % values !== 0) bad(`view splits blocks of ${values}: dim ${i} steps by ${strides[i]}`);
+  }
+  if (unit < 0) bad(`view must span whole blocks of ${values} values along one dim`);
+  if (shape[unit]! % values !== 0) bad(`view cuts a block: dim ${unit} has ${shape[unit]} values, not a multiple of ${values}`);
 }
 
 function flatShapeArgs(args: number[] | [readonly number[]]): number[] {

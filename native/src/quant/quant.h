@@ -33,22 +33,21 @@ bool qtype_info(int code, QTypeInfo* out);
 
 constexpr int kMaxRows = 4;  // activation rows one dot kernel call handles
 
-// One quantized activation row, in the layout the active kernel table asked for.
+// One quantized activation row. Its layout belongs to the kernel table that wrote it (portable
+// and AVX2: plain signed quants; see quant_avx512.cc for the VNNI layouts).
 struct ActRow {
-  const int8_t* qs;       // K quants (stored + 128 as u8 when the table's acts_unsigned32 is set
-                          // and the block is 32)
-  const float* d;         // K / act_block scales
-  const float* d_exp;     // 32-blocks, when the table wants it: each scale repeated 8 times
-  const int16_t* sums16;  // K / 16 sums of 16 consecutive quants (k-quants)
+  int8_t* qs;       // K quants
+  float* d;         // K / act_block scales
+  float* d_exp;     // tables with `expanded32`, 32-blocks: each scale repeated 8 times
+  int32_t* corr;    // tables with `expanded32`, 32-blocks: 8 int32 per block (see the table)
+  int16_t* sums16;  // 256-blocks: K / 16 sums of 16 consecutive quants
 };
 
 // out[r] = dot(W row `w`, activation row rows[r]) for r < nrows (1..kMaxRows); k values.
 using DotFn = void (*)(const uint8_t* w, int64_t k, const ActRow* rows, int nrows, float* out);
 
-// Quantizes one row of k values (k a multiple of block) into qs / d / d_exp / sums16 (the
-// pointers the table's layout needs; others may be null).
-using QuantizeRowFn = void (*)(const float* x, int64_t k, int block, bool unsigned_qs, int8_t* qs,
-                               float* d, float* d_exp, int16_t* sums16);
+// Quantizes one row of k values (k a multiple of the activation block) for weights of type t.
+using QuantizeRowFn = void (*)(const QTypeInfo& t, const float* x, int64_t k, const ActRow& out);
 
 // out[r*ldo + j] for r < nrows, j < n: dot of activation row x + r*ldx (f32, k values) with
 // weight row j of f16 (bf16 = false) or bf16 values at w + j*ldw.
@@ -58,14 +57,29 @@ using HalfDotFn = void (*)(const uint16_t* w, int64_t ldw, bool bf16, int64_t n,
 // Converts n f16/bf16 values to f32.
 using HalfToFloatFn = void (*)(const uint16_t* src, int64_t n, bool bf16, float* dst);
 
+// Packed panels for many activation rows (prefill): pack_panel lays out `ncols` (<= kPanelCols)
+// weight rows starting at row j0 of W so that each vector lane holds one weight row, and
+// gemm_panel computes y[r*ldy + j] for nrows (<= kMaxRows) activation rows and those columns.
+constexpr int kPanelCols = 32;
+using PackPanelFn = void (*)(const QTypeInfo& t, const uint8_t* w, int64_t ldw, int64_t j0, int64_t ncols,
+                             int64_t k, uint8_t* panel);
+using PanelGemmFn = void (*)(const QTypeInfo& t, const uint8_t* panel, int64_t k, const ActRow* rows, int nrows,
+                             float* y, int64_t ldy, int64_t ncols);
+// Bytes of one packed panel for k values: per 32-value block 32 dwords x 8 plus 32 scales; per
+// 256-value block 64 x 32 dwords plus 16 x 32 (q6_k) or 2 x 8 x 32 (q4_k) scales.
+inline int64_t panel_bytes(const QTypeInfo& t, int64_t k) {
+  return t.block_values == 32 ? k / 32 * 1152 : k / 256 * 10240;
+}
+
 struct QuantKernels {
   const char* name;
-  bool acts_unsigned32;  // 32-blocks: quants stored + 128 (u8)
-  bool wants_d_exp;      // 32-blocks: expanded scales
+  bool expanded32;  // 32-block activation rows carry d_exp and corr
   QuantizeRowFn quantize_row;
   DotFn dot[4];  // by QTypeInfo::index: q4_0, q8_0, q4_k, q6_k
   HalfDotFn half_dot;
   HalfToFloatFn half_to_float;
+  PackPanelFn pack_panel;  // null when the table has no packed path
+  PanelGemmFn gemm_panel;
 };
 
 extern const QuantKernels kQuantPortable;

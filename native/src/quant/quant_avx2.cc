@@ -32,8 +32,11 @@ STRATA_AVX2 inline __m256i dot_u8s8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-STRATA_AVX2 void quantize_row_avx2(const float* x, int64_t k, int block, bool unsigned_qs,
-                                   int8_t* qs, float* d, float* d_exp, int16_t* sums16) {
+STRATA_AVX2 void quantize_row_avx2(const QTypeInfo& t, const float* x, int64_t k, const ActRow& out) {
+  const int block = t.act_block;
+  int8_t* qs = out.qs;
+  float* d = out.d;
+  int16_t* sums16 = out.sums16;
   const __m256 sign_mask = _mm256_set1_ps(-0.0f);
   for (int64_t b = 0; b < k / block; ++b) {
     const float* xb = x + b * block;
@@ -72,7 +75,6 @@ STRATA_AVX2 void quantize_row_avx2(const float* x, int64_t k, int block, bool un
       }
     }
     d[b] = scale;
-    if (d_exp != nullptr) _mm256_storeu_ps(d_exp + b * 8, _mm256_set1_ps(scale));
   }
   if (sums16 != nullptr) {
     for (int64_t g = 0; g < k / 16; ++g) {
@@ -84,9 +86,6 @@ STRATA_AVX2 void quantize_row_avx2(const float* x, int64_t k, int block, bool un
       s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
       sums16[g] = static_cast<int16_t>(_mm_cvtsi128_si32(s));
     }
-  }
-  if (unsigned_qs) {
-    for (int64_t i = 0; i < k; ++i) qs[i] = static_cast<int8_t>(static_cast<uint8_t>(qs[i]) ^ 0x80u);
   }
 }
 
@@ -279,11 +278,12 @@ void half_dot_avx2(const uint16_t* w, int64_t ldw, bool bf16, int64_t n, int64_t
 const QuantKernels kQuantAvx2 = {
     "avx2",
     false,
-    false,
     quantize_row_avx2,
     {by_rows<Q4_0>, by_rows<Q8_0>, by_rows<Q4_K>, by_rows<Q6_K>},
     half_dot_avx2,
     half_to_float_avx2,
+    nullptr,
+    nullptr,
 };
 
 }  // namespace strata::quant

@@ -20,22 +20,31 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Below this many multiply-adds a call runs on the calling thread.
 constexpr int64_t kSerialMacs = int64_t{1} << 18;
 // Bytes of quantized activation rows one task keeps hot while it walks its rows of W.
-constexpr int64_t kActTileBytes = int64_t{1} << 17;
+constexpr int64_t kActTileBytes = int64_t{1} << 18;
+// From this many activation rows on, the weights go through packed panels.
+constexpr int64_t kPackedMinRows = 8;
+// Bytes of weight rows a task walks past one group of activation rows.
+constexpr int64_t kWeightBlockBytes = int64_t{1} << 16;
 
 thread_local ScratchBuffer tl_acts;
 thread_local ScratchBuffer tl_panel;
 
-// Layout of the quantized activations of M rows, carved out of one buffer.
+// The quantized activations of M rows, carved out of one buffer.
 struct ActBuffer {
   int64_t k = 0, blocks = 0;
+  bool expanded = false, sums = false;
   int8_t* qs = nullptr;       // M*K
   float* d = nullptr;         // M*blocks
-  float* d_exp = nullptr;     // M*blocks*8, or null
-  int16_t* sums16 = nullptr;  // M*K/16, or null
+  float* d_exp = nullptr;     // M*blocks*8 (expanded)
+  int32_t* corr = nullptr;    // M*blocks*8 (expanded)
+  int16_t* sums16 = nullptr;  // M*K/16 (sums)
+
+  // bytes of one row, for tiling
+  int64_t row_bytes() const { return k + blocks * 4 + (expanded ? blocks * 64 : 0) + (sums ? k / 8 : 0); }
 
   ActRow row(int64_t i) const {
-    return ActRow{qs + i * k, d + i * blocks, d_exp ? d_exp + i * blocks * 8 : nullptr,
-                  sums16 ? sums16 + i * (k / 16) : nullptr};
+    return ActRow{qs + i * k, d + i * blocks, expanded ? d_exp + i * blocks * 8 : nullptr,
+                  expanded ? corr + i * blocks * 8 : nullptr, sums ? sums16 + i * (k / 16) : nullptr};
   }
 };
 
@@ -43,18 +52,19 @@ ActBuffer make_act_buffer(const QuantKernels& kr, const QTypeInfo& t, int64_t m,
   ActBuffer a;
   a.k = k;
   a.blocks = k / t.act_block;
-  const bool want_exp = kr.wants_d_exp && t.act_block == 32;
-  const bool want_sums = t.act_block == 256;
-  // floats first (aligned), then the bytes
-  const int64_t n_d = m * a.blocks, n_exp = want_exp ? n_d * 8 : 0;
-  const int64_t sum_bytes = want_sums ? m * (k / 16) * 2 : 0;
-  const int64_t bytes = (n_d + n_exp) * 4 + sum_bytes + m * k + 64;
-  float* base = tl_acts.floats(static_cast<size_t>(ceil_div(bytes, 4)));
+  a.expanded = kr.expanded32 && t.act_block == 32;
+  a.sums = t.act_block == 256;
+  // 4-byte arrays first, each 64-byte aligned, then the 2- and 1-byte ones
+  auto up = [](int64_t n) { return (n + 15) / 16 * 16; };  // in 4-byte words
+  const int64_t n_d = up(m * a.blocks), n_exp = a.expanded ? up(m * a.blocks * 8) : 0;
+  const int64_t n_sums = a.sums ? up(m * (k / 16) / 2 + 1) : 0;
+  const int64_t n_qs = up(m * k / 4 + 1);
+  float* base = tl_acts.floats(static_cast<size_t>(n_d + 2 * n_exp + n_sums + n_qs));
   a.d = base;
-  a.d_exp = want_exp ? base + n_d : nullptr;
-  uint8_t* p = reinterpret_cast<uint8_t*>(base + n_d + n_exp);
-  a.sums16 = want_sums ? reinterpret_cast<int16_t*>(p) : nullptr;
-  a.qs = reinterpret_cast<int8_t*>(p + sum_bytes);
+  a.d_exp = base + n_d;
+  a.corr = reinterpret_cast<int32_t*>(base + n_d + n_exp);
+  a.sums16 = reinterpret_cast<int16_t*>(base + n_d + 2 * n_exp);
+  a.qs = reinterpret_cast<int8_t*>(base + n_d + 2 * n_exp + n_sums);
   return a;
 }
 
@@ -84,15 +94,10 @@ void quant_matmul(const QTypeInfo& t, const uint8_t* w, int64_t ldw, const float
   }
   const QuantKernels& kr = quant_kernels();
   const ActBuffer acts = make_act_buffer(kr, t, m, k);
-  const bool unsigned_qs = kr.acts_unsigned32 && t.act_block == 32;
   const bool parallel = m * n * k >= kSerialMacs && thread_count() > 1;
 
   auto quantize = [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const ActRow r = acts.row(i);
-      kr.quantize_row(x + i * k, k, t.act_block, unsigned_qs, const_cast<int8_t*>(r.qs),
-                      const_cast<float*>(r.d), const_cast<float*>(r.d_exp), const_cast<int16_t*>(r.sums16));
-    }
+    for (int64_t i = i0; i < i1; ++i) kr.quantize_row(t, x + i * k, k, acts.row(i));
   };
   if (parallel && m >= 8) {
     const int64_t per = ceil_div(m, thread_count() * 2);
@@ -101,12 +106,36 @@ void quant_matmul(const QTypeInfo& t, const uint8_t* w, int64_t ldw, const float
     quantize(0, m);
   }
 
-  // Tiles: activation rows [i0, i1) small enough to stay in L2, weight rows [j0, j1).
-  const int64_t m_tile = std::min(m, std::max<int64_t>(kMaxRows, (kActTileBytes / k) / kMaxRows * kMaxRows));
+  // Many rows: packed panels of kPanelCols weight rows, one vector lane each.
+  // (the gathers that pack a panel index 16 rows with 32-bit offsets)
+  if (kr.pack_panel != nullptr && m >= kPackedMinRows && ldw < (int64_t{1} << 27)) {
+    const int64_t panels = ceil_div(n, kPanelCols);
+    auto run_panel = [&](int64_t p) {
+      const int64_t j0 = p * kPanelCols, nc = std::min<int64_t>(kPanelCols, n - j0);
+      uint8_t* panel = reinterpret_cast<uint8_t*>(tl_panel.floats(static_cast<size_t>(panel_bytes(t, k) / 4 + 16)));
+      kr.pack_panel(t, w, ldw, j0, nc, k, panel);
+      ActRow rows[kMaxRows];
+      for (int64_t i = 0; i < m; i += kMaxRows) {
+        const int nr = static_cast<int>(std::min<int64_t>(kMaxRows, m - i));
+        for (int r = 0; r < nr; ++r) rows[r] = acts.row(i + r);
+        kr.gemm_panel(t, panel, k, rows, nr, y + i * n + j0, n, nc);
+      }
+    };
+    if (parallel && panels > 1) parallel_for(panels, [&](int64_t p, int) { run_panel(p); });
+    else for (int64_t p = 0; p < panels; ++p) run_panel(p);
+    return;
+  }
+
+  // Tiles: activation rows [i0, i1) that stay in L2 and weight rows [j0, j1) per task. Inside a
+  // task, a group of kMaxRows activation rows stays in L1 while a block of weight rows (in L2)
+  // passes by, so each weight byte is read from memory once per activation tile.
+  const int64_t w_row_bytes = k / t.block_values * t.block_bytes;
+  const int64_t m_tile = std::min(m, std::max<int64_t>(kMaxRows, (kActTileBytes / acts.row_bytes()) / kMaxRows * kMaxRows));
   const int64_t m_tiles = ceil_div(m, m_tile);
   const int64_t want_tasks = parallel ? int64_t{thread_count()} * 6 : 1;
   const int64_t n_chunk = std::clamp<int64_t>(ceil_div(n * m_tiles, want_tasks), 4, 512);
   const int64_t n_chunks = ceil_div(n, n_chunk);
+  const int64_t j_block = std::max<int64_t>(1, kWeightBlockBytes / w_row_bytes);
   const DotFn dot = kr.dot[t.index];
 
   auto run = [&](int64_t task) {
@@ -115,13 +144,15 @@ void quant_matmul(const QTypeInfo& t, const uint8_t* w, int64_t ldw, const float
     const int64_t j0 = nc * n_chunk, j1 = std::min(n, j0 + n_chunk);
     ActRow rows[kMaxRows];
     float res[kMaxRows];
-    for (int64_t j = j0; j < j1; ++j) {
-      const uint8_t* wr = w + j * ldw;
+    for (int64_t jb = j0; jb < j1; jb += j_block) {
+      const int64_t jb1 = std::min(j1, jb + j_block);
       for (int64_t i = i0; i < i1; i += kMaxRows) {
         const int nr = static_cast<int>(std::min<int64_t>(kMaxRows, i1 - i));
         for (int r = 0; r < nr; ++r) rows[r] = acts.row(i + r);
-        dot(wr, k, rows, nr, res);
-        for (int r = 0; r < nr; ++r) y[(i + r) * n + j] = res[r];
+        for (int64_t j = jb; j < jb1; ++j) {
+          dot(w + j * ldw, k, rows, nr, res);
+          for (int r = 0; r < nr; ++r) y[(i + r) * n + j] = res[r];
+        }
       }
     }
   };
@@ -156,7 +187,7 @@ void half_matmul(bool bf16, const uint16_t* w, int64_t ldw, const float* x, int6
   }
   // prefill: convert a panel of W rows to f32, then the f32 GEMM on it (the nested call runs on
   // this task's thread); W is never converted whole
-  const int64_t panel = std::clamp<int64_t>((int64_t{1} << 16) / k, 16, 256);
+  const int64_t panel = std::clamp<int64_t>((int64_t{1} << 19) / k / 48 * 48, 48, 480);
   const int64_t panels = ceil_div(n, panel);
   auto run = [&](int64_t pi) {
     const int64_t j0 = pi * panel, j1 = std::min(n, j0 + panel);

@@ -18,40 +18,32 @@ inline int round_even(float v) {
   return static_cast<int>((v + magic) - magic);
 }
 
-void quantize_row_portable(const float* x, int64_t k, int block, bool unsigned_qs, int8_t* qs,
-                           float* d, float* d_exp, int16_t* sums16) {
+void quantize_row_portable(const QTypeInfo& t, const float* x, int64_t k, const ActRow& out) {
+  const int block = t.act_block;
   for (int64_t b = 0; b < k / block; ++b) {
     const float* xb = x + b * block;
-    int8_t* qb = qs + b * block;
+    int8_t* qb = out.qs + b * block;
     float amax = 0.0f;
     bool finite = true;
     for (int i = 0; i < block; ++i) {
       if (!std::isfinite(xb[i])) finite = false;
       else amax = std::fmax(amax, std::fabs(xb[i]));
     }
-    float scale;
     if (!finite) {
-      scale = std::numeric_limits<float>::quiet_NaN();
+      out.d[b] = std::numeric_limits<float>::quiet_NaN();
       std::memset(qb, 0, static_cast<size_t>(block));
-    } else {
-      scale = amax / 127.0f;
-      const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-      for (int i = 0; i < block; ++i) qb[i] = static_cast<int8_t>(round_even(xb[i] * id));
+      continue;
     }
-    d[b] = scale;
-    if (d_exp != nullptr) {
-      for (int i = 0; i < 8; ++i) d_exp[b * 8 + i] = scale;
-    }
+    out.d[b] = amax / 127.0f;
+    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (int i = 0; i < block; ++i) qb[i] = static_cast<int8_t>(round_even(xb[i] * id));
   }
-  if (sums16 != nullptr) {
+  if (out.sums16 != nullptr) {
     for (int64_t g = 0; g < k / 16; ++g) {
       int s = 0;
-      for (int i = 0; i < 16; ++i) s += qs[g * 16 + i];
-      sums16[g] = static_cast<int16_t>(s);
+      for (int i = 0; i < 16; ++i) s += out.qs[g * 16 + i];
+      out.sums16[g] = static_cast<int16_t>(s);
     }
-  }
-  if (unsigned_qs) {
-    for (int64_t i = 0; i < k; ++i) qs[i] = static_cast<int8_t>(static_cast<uint8_t>(qs[i]) ^ 0x80u);
   }
 }
 
@@ -281,11 +273,12 @@ void dequantize_rows_serial(const QTypeInfo& t, const uint8_t* w, int64_t ldw, i
 const QuantKernels kQuantPortable = {
     "portable",
     false,
-    false,
     quantize_row_portable,
     {dot_q4_0, dot_q8_0, dot_q4_k, dot_q6_k},
     half_dot_portable,
     half_to_float_portable,
+    nullptr,
+    nullptr,
 };
 
 }  // namespace strata::quant

@@ -1,7 +1,8 @@
 import { StrataError, fmtShape } from '../../errors.js';
-import { type DType, type FloatArray, allocStorage, isComputeFloat } from '../dtype.js';
+import { type DType, type FloatArray, allocStorage, isComputeFloat, isQuantized } from '../dtype.js';
 import { type Shape, numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import { refuseBlocks } from './quantized.js';
 import type { View } from '../../backend/backend.js';
 
 /** A fresh contiguous tensor (zero-filled). */
@@ -16,6 +17,8 @@ export function computeDType(...ts: Tensor[]): 'f32' | 'f64' {
 
 /** Upcasts storage formats (f16, bf16) and integers to the compute float dtype. */
 export function asFloat(t: Tensor, dtype: 'f32' | 'f64' = computeDType(t)): Tensor {
+  // block-quantized weights are never dequantized implicitly (src/tensor/ops/quantized.ts)
+  if (isQuantized(t.dtype)) throw refuseBlocks(t);
   return t.dtype === dtype ? t : t.to(dtype);
 }
 

@@ -1,5 +1,5 @@
 import { StrataError } from '../../errors.js';
-import type { FloatArray } from '../dtype.js';
+import { type FloatArray, isQuantized } from '../dtype.js';
 import { broadcastShapes, broadcastStrides, shapesEqual } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
 import { record } from '../grad-mode.js';
@@ -167,8 +167,9 @@ function compareOp(op: CompareOp, a: TensorLike, b: TensorLike): Tensor {
   const ta = a instanceof Tensor ? a : toTensor(a, b as Tensor);
   const tb = b instanceof Tensor ? b : toTensor(b, ta);
   const shape = broadcastShapes(op, ta.shape, tb.shape);
-  const fa = ta.dtype === 'f16' || ta.dtype === 'bf16' ? asFloat(ta) : ta;
-  const fb = tb.dtype === 'f16' || tb.dtype === 'bf16' ? asFloat(tb) : tb;
+  // asFloat upcasts half floats and refuses block-quantized tensors
+  const fa = ta.dtype === 'f16' || ta.dtype === 'bf16' || isQuantized(ta.dtype) ? asFloat(ta) : ta;
+  const fb = tb.dtype === 'f16' || tb.dtype === 'bf16' || isQuantized(tb.dtype) ? asFloat(tb) : tb;
   const out = empty('bool', shape);
   backend().compare(
     op,

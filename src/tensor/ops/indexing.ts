@@ -6,6 +6,7 @@ import { record } from '../grad-mode.js';
 import { backend } from '../../backend/index.js';
 import { asFloat, axisLayout, denseFloat, denseInt, empty, expectFloat } from './common.js';
 import { contiguous, reshape, slice } from './views.js';
+import { storedEmbedding } from './quantized.js';
 
 function checkIndexRange(idx: Int32Array, n: number, op: string): void {
   for (let i = 0; i < idx.length; i++) {
@@ -94,6 +95,9 @@ export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Te
 /** Embedding lookup: weight (V, C) and integer ids (...) -> (..., C). */
 export function embedding(weight: Tensor, ids: Tensor): Tensor {
   if (weight.ndim !== 2) throw new StrataError('shape', 'embedding', `weight must be (V, C), got ${fmtShape(weight.shape)}`);
+  // quantized and frozen f16/bf16 tables convert only the rows looked up
+  const stored = storedEmbedding(weight, ids);
+  if (stored) return stored;
   const flat = reshape(ids, [numel(ids.shape)]);
   const rows = indexSelect(weight, 0, flat);
   return reshape(rows, [...ids.shape, weight.shape[1]!]);

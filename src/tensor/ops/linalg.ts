@@ -8,6 +8,7 @@ import type { MatOperand } from '../../backend/backend.js';
 import { asFloat, computeDType, empty, expectFloat } from './common.js';
 import { sumToShape } from './elementwise.js';
 import { contiguous, expand, reshape, squeeze, transpose, unsqueeze } from './views.js';
+import { usesWeightKernel, weightMatmul } from './quantized.js';
 
 /**
  * Describes the last two dims of `t` (already broadcast to `batchShape`) as a GEMM operand,
@@ -47,6 +48,8 @@ function operand(t: Tensor, batchShape: readonly number[]): MatOperand | null {
 
 /** Matrix product with numpy/torch semantics: 1-D operands, broadcast batch dims, transposed views read in place. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
+  // quantized and f16/bf16 weights (b = W^T) run on their stored form: see ./quantized.ts
+  if (usesWeightKernel(a, b)) return weightMatmul(a, b);
   expectFloat(a, 'matmul');
   expectFloat(b, 'matmul');
   if (a.ndim === 0 || b.ndim === 0) throw new StrataError('shape', 'matmul', `operands must be at least 1-D, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);

@@ -1,11 +1,12 @@
 import { StrataError, fmtShape } from '../../errors.js';
-import { type DType, allocStorage, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, isFloat } from '../dtype.js';
+import { type DType, allocStorage, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, isFloat, isQuantized } from '../dtype.js';
 import { type Shape, broadcastShapes, normAxis, numel, shapesEqual } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { record } from '../grad-mode.js';
 import { backend } from '../../backend/index.js';
 import { empty } from './common.js';
 import { sumToShape } from './elementwise.js';
+import { copyBlocks, dequantize, quantize } from './quantized.js';
 
 /** A view sharing `t`'s storage. */
 function viewOf(t: Tensor, shape: Shape, strides: readonly number[], offset: number): Tensor {
@@ -18,12 +19,16 @@ export function detach(t: Tensor): Tensor {
 
 export function contiguous(t: Tensor): Tensor {
   if (t.isContiguous) return t;
+  if (isQuantized(t.dtype)) {
+    throw new StrataError('dtype', 'contiguous', `a strided ${t.dtype} view ${fmtShape(t.shape)} cannot be copied block by block; dequantize it with .to('f32')`);
+  }
   const out = empty(t.dtype, t.shape);
   backend().copy(t.view(), out.data);
   return record('contiguous', [t], out, (g) => [g]);
 }
 
 export function clone(t: Tensor): Tensor {
+  if (isQuantized(t.dtype)) return copyBlocks(t, 'clone');
   const out = empty(t.dtype, t.shape);
   backend().copy(t.view(), out.data);
   return record('clone', [t], out, (g) => [g]);
@@ -196,6 +201,9 @@ export function flatten(t: Tensor, start = 0, end = -1): Tensor {
 /** Converts dtype (a copy; the gradient flows back through float casts). */
 export function cast(t: Tensor, dtype: DType): Tensor {
   if (t.dtype === dtype) return t;
+  // block formats: quantizing and dequantizing are explicit conversions with no gradient
+  if (isQuantized(t.dtype)) return cast(dequantize(t), dtype);
+  if (isQuantized(dtype)) return quantize(t, dtype);
   const src = contiguous(detach(t));
   const n = src.size;
   const out = allocStorage(dtype, n);

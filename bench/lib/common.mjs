@@ -1,0 +1,71 @@
+// Helpers shared by the model benchmarks (llm.mjs, bert.mjs): option parsing, the Strata build,
+// the cache directory, machine facts and plain-text tables.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+/** Generated model files, written once and reused (gitignored). STRATA_BENCH_CACHE overrides it. */
+export const cacheDir = process.env.STRATA_BENCH_CACHE ? path.resolve(process.env.STRATA_BENCH_CACHE) : path.join(repoRoot, 'bench', '.cache');
+
+export function ensureCacheDir() {
+  mkdirSync(cacheDir, { recursive: true });
+  return cacheDir;
+}
+
+export function fail(message, code = 2) {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(code);
+}
+
+export function positiveInt(name, value) {
+  if (!/^\d+$/.test(String(value)) || Number(value) < 1) fail(`--${name} expects a positive integer, got '${value}'`);
+  return Number(value);
+}
+
+export function log(text) {
+  process.stderr.write(`${text}\n`);
+}
+
+/** Imports a module of the built package (dist/), with a clear message when it is not built. */
+export async function importDist(rel) {
+  const file = path.join(repoRoot, 'dist', rel);
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` at the repository root (or use \`npm run bench\`, which builds it)`);
+  return import(pathToFileURL(file).href);
+}
+
+export function strataVersion() {
+  return JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version;
+}
+
+export function machine() {
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown cpu',
+    cores: os.availableParallelism(),
+    platform: `${os.platform()}-${os.arch()}`,
+    memoryGiB: round(os.totalmem() / 1024 ** 3, 1),
+    node: process.versions.node,
+  };
+}
+
+export function round(x, digits) {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+export const median = (xs) => {
+  const s = [...xs].sort((x, y) => x - y);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+};
+
+/** A plain-text table: first column left-aligned, the rest right-aligned; null/undefined print as '-'. */
+export function table(headers, rows) {
+  const cells = rows.map((r) => r.map((v) => (v === undefined || v === null ? '-' : String(v))));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
+  const line = (r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+export const fmt = (x, digits = 1) => (x === undefined || x === null || !Number.isFinite(x) ? null : x.toFixed(digits));

@@ -1,0 +1,85 @@
+// Weight files through memory mappings (src/io/mmap.ts): whole files and byte ranges, files
+// larger than one 4 GiB buffer, the copy-on-write guarantee, the read fallback, and clear errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as S from '../../src/index.js';
+import { MappedFile, mapFile, mmapAvailable, parseGguf, readGguf, readSafetensors, serializeGguf, writeSafetensors } from '../../src/io/index.js';
+
+function withDir(fn: (dir: string) => void): void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-mmap-'));
+  try {
+    fn(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const ioError = (fn: () => unknown, re: RegExp) => assert.throws(fn, (e: unknown) => e instanceof S.StrataError && e.code === 'io' && re.test(e.message));
+
+test('whole files and ranges, mapped or read, are the same bytes', () => {
+  withDir((dir) => {
+    const file = path.join(dir, 'f.bin');
+    const bytes = Uint8Array.from({ length: 70000 }, (_, i) => (i * 31) & 255);
+    fs.writeFileSync(file, bytes);
+    for (const mmap of [true, false]) {
+      const mf = MappedFile.open(file, { mmap });
+      assert.equal(mf.size, 70000);
+      assert.equal(mf.mapped, mmap && mmapAvailable());
+      assert.deepEqual(mf.range(65530, 65540), bytes.subarray(65530, 65540));
+      assert.equal(mf.range(5, 5).length, 0);
+      assert.deepEqual(mapFile(file, { mmap }), bytes);
+      ioError(() => mf.range(69999, 70001), /outside the 70000-byte file/);
+    }
+    ioError(() => mapFile(path.join(dir, 'missing')), /cannot read file/);
+    ioError(() => mapFile(dir), /is a directory/);
+    fs.writeFileSync(path.join(dir, 'empty'), '');
+    ioError(() => mapFile(path.join(dir, 'empty')), /is empty/);
+  });
+});
+
+test('safetensors tensors are copy-on-write views of the mapping', () => {
+  withDir((dir) => {
+    const file = path.join(dir, 'model.safetensors');
+    const w = S.randn([16, 16]);
+    writeSafetensors(file, { w, h: w.to('f16') });
+    const { tensors } = readSafetensors(file);
+    if (mmapAvailable()) assert.equal(tensors.w!.data.buffer.byteLength, fs.statSync(file).size, 'a view of the whole-file mapping');
+    assert.deepEqual(tensors.w!.toArray(), w.toArray());
+    (tensors.w!.data as Float32Array).fill(7); // writes go to private pages, never to the file
+    assert.deepEqual(readSafetensors(file).tensors.w!.toArray(), w.toArray());
+    assert.deepEqual(readSafetensors(file, { mmap: false }).tensors.h!.toArray(), w.to('f16').toArray());
+  });
+});
+
+test('a GGUF file past 4 GiB is mapped range by range (a sparse file)', () => {
+  withDir((dir) => {
+    const file = path.join(dir, 'big.gguf');
+    const a = S.tensor([1, 2, 3, 4]);
+    const b = S.randn([2, 32]).to('q8_0');
+    const image = serializeGguf({ tensors: { a, b } });
+    const parsed = parseGguf(image);
+    // move b's data past 4 GiB: patch its offset in the header and write it there
+    const far = 2 ** 32 + 4096;
+    const offsetField = image.lastIndexOf(0x62) + 1 + 4 + 2 * 8 + 4; // after "b", n_dims, ne, type
+    new DataView(image.buffer).setBigUint64(offsetField, BigInt(far), true);
+    const fd = fs.openSync(file, 'w');
+    try {
+      fs.writeSync(fd, image, 0, parsed.dataOffset + 32);
+      fs.writeSync(fd, b.data as Uint8Array, 0, b.nbytes, parsed.dataOffset + far);
+    } finally {
+      fs.closeSync(fd);
+    }
+    assert.ok(fs.statSync(file).size > 2 ** 32);
+    for (const mmap of [true, false]) {
+      const r = readGguf(file, { mmap });
+      assert.deepEqual(r.tensors.a!.toArray(), [1, 2, 3, 4]);
+      assert.equal(r.tensorInfos[1]!.fileOffset, parsed.dataOffset + far);
+      assert.deepEqual(r.tensors.b!.data, b.data);
+      assert.deepEqual(r.tensors.b!.to('f32').toArray(), b.to('f32').toArray());
+    }
+    ioError(() => mapFile(file), /more than the \d+ one buffer can hold/);
+  });
+});
