@@ -422,7 +422,7 @@ export function activationBlock(dtype: QuantDType): 32 | 256 {
  * divisions, the product is an f32 multiply and rounding is half to even. A block holding a
  * non-finite value gets scale NaN (and zero quants), so the rows it feeds come out NaN.
  */
-export function quantizeActivations(x: Float32Array, m: number, k: number, block: 32 | 256): QuantizedActivations {
+export function quantizeActivations(x: Float32Array, m: number, k: number, block: 32 | 256, halfScale = false): QuantizedActivations {
   const qs = new Int8Array(m * k);
   const nb = k / block;
   const d = new Float32Array(m * nb);
@@ -440,7 +440,8 @@ export function quantizeActivations(x: Float32Array, m: number, k: number, block
       d[b] = NaN;
       continue;
     }
-    d[b] = amax / 127;
+    // for q8_0 weights llama.cpp keeps the activation scale in f16 (block_q8_0); so do we
+    d[b] = halfScale ? f16ToF32(f32ToF16(amax / 127)) : amax / 127;
     const id = amax > 0 ? f32(127 / amax) : 0;
     for (let i = 0; i < block; i++) qs[o + i] = rint(f32(x[o + i]! * id));
   }
@@ -563,7 +564,7 @@ export function quantMatmulReference(
   magnitude?: Float64Array,
 ): void {
   rowBytes(dtype, k);
-  const a = quantizeActivations(x, m, k, activationBlock(dtype));
+  const a = quantizeActivations(x, m, k, activationBlock(dtype), dtype === 'q8_0');
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let sum = 0;

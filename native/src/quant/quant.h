@@ -17,6 +17,11 @@
 
 namespace strata::quant {
 
+// For q8_0 weights llama.cpp's CPU path stores the activation block scale as f16 (block_q8_0);
+// rounding it the same way makes q8_0 products agree with llama.cpp's to the last bit.
+inline float round_to_half(float x) { return static_cast<float>(static_cast<_Float16>(x)); }
+
+
 // ggml_type numbers, used as the type codes of the bindings.
 enum class QType : int { kQ4_0 = 2, kQ8_0 = 8, kQ4_K = 12, kQ6_K = 14 };
 
