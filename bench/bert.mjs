@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { fail, fmt, log, machine, median, positiveInt, round, strataVersion, table } from './lib/common.mjs';
+import { fail, fmt, log, machine, median, positiveInt, round, strataBuild, describeBuild, table } from './lib/common.mjs';
 import { BERT_CONFIG, PYTHON, ensureBertDir, ensureBertOnnx } from './lib/bert-model.mjs';
 import { Worker, cpuBusy, sleep, watchOthers } from './lib/workers.mjs';
 
@@ -26,7 +26,7 @@ const TARGET = 1.0;
 const USAGE = `usage: node bench/bert.mjs [options]   (or: npm run bench -- --only bert [options])
 
   --threads LIST   comma-separated thread counts, one table row each (default 1,2; quick 2)
-  --rounds N       interleaved rounds per thread count (default 3, quick 1)
+  --rounds N       interleaved rounds per thread count (default 5, quick 1)
   --batch N        sequences per forward pass (default 8)
   --seq N          tokens per sequence (default 128; at most 512)
   --only LIST      runtimes, of: ${Object.keys(RUNTIMES).join(', ')} (default both)
@@ -70,7 +70,7 @@ function parseOptions(argv) {
   if (seq > BERT_CONFIG.max_position_embeddings) fail(`--seq: at most ${BERT_CONFIG.max_position_embeddings} (the position table)`);
   return {
     threads,
-    rounds: v.rounds ? positiveInt('rounds', v.rounds) : v.quick ? 1 : 3,
+    rounds: v.rounds ? positiveInt('rounds', v.rounds) : v.quick ? 1 : 5,
     batch: positiveInt('batch', v.batch),
     seq,
     runtimes,
@@ -132,7 +132,7 @@ export function formatBert(doc) {
   lines.push(`BERT-base forward, tokens/s (batch ${doc.batch} x ${doc.seq} tokens; best of ${doc.rounds} interleaved round(s); higher is better) — ${doc.date}`);
   lines.push(`machine: ${doc.machine.cpu}, ${doc.machine.cores} logical cores, Node ${doc.machine.node}${doc.cpuBusyBefore !== null ? `; CPU busy before the run: ${(doc.cpuBusyBefore * 100).toFixed(0)}%` : ''}${doc.cpuOthersDuring !== null ? `, used by other processes during it: ${(doc.cpuOthersDuring * 100).toFixed(0)}%` : ''}`);
   lines.push(`model: random BERT-base (12 layers, hidden 768, 12 heads, intermediate 3072, vocab 30522), f32, all-ones attention mask`);
-  lines.push(`Strata ${doc.strataVersion}: safetensors directory written by Strata (loadModel, native backend)`);
+  lines.push(`${describeBuild(doc.strata)}: safetensors directory written by Strata (loadModel, native backend)`);
   if (ortInfo) lines.push(`onnxruntime-node ${ortInfo.version}: CPU EP, graph optimization 'all', intraOpNumThreads = threads; ONNX (opset 14) exported by PyTorch from the same weights`);
   if (doc.ortSkipped) lines.push(`ORT skipped: ${doc.ortSkipped}`);
   lines.push('');
@@ -170,7 +170,7 @@ export async function runBert(argv) {
     cpuBusyBefore: busy === null ? null : round(busy, 3),
     // share of all CPU time during the run used by other processes (not this benchmark's)
     cpuOthersDuring: othersBusy === null ? null : round(othersBusy, 3),
-    strataVersion: strataVersion(),
+    strata: strataBuild(),
     batch: o.batch,
     seq: o.seq,
     rounds: o.rounds,

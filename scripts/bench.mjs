@@ -177,7 +177,7 @@ for (const name of suites) {
     failed.push(`${name} (exit ${res.status ?? res.signal})`);
     say(`${name} failed (exit ${res.status ?? res.signal}); going on with the other suites`);
   } else if (tmp) docs[name] = JSON.parse(readFileSync(path.join(tmp, `${name}.json`), 'utf8'));
-  process.stdout.write('\n');
+  if (!perSuite[name].includes('--json')) process.stdout.write('\n'); // a blank line between tables, none between JSON lines
 }
 if (tmp) {
   const doc = suites.length === 1 ? docs[suites[0]] : { date: new Date().toISOString(), suites: docs };

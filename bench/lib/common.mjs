@@ -1,6 +1,7 @@
 // Helpers shared by the model benchmarks (llm.mjs, bert.mjs): option parsing, the Strata build,
 // the cache directory, machine facts and plain-text tables.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -37,6 +38,29 @@ export async function importDist(rel) {
 
 export function strataVersion() {
   return JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version;
+}
+
+/** What Strata build was measured: version, git commit, uncommitted changes under src/ and native/, addon build time. */
+export function strataBuild() {
+  const git = (args) => {
+    const r = spawnSync('git', args, { cwd: repoRoot, encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() : null;
+  };
+  const status = git(['status', '--porcelain', '--', 'src', 'native']);
+  const addon = path.join(repoRoot, 'build', 'Release', 'strata_native.node');
+  return {
+    version: strataVersion(),
+    commit: git(['rev-parse', '--short', 'HEAD']),
+    uncommittedFiles: status === null ? null : status.split('\n').filter(Boolean).length,
+    addonBuilt: existsSync(addon) ? statSync(addon).mtime.toISOString() : null,
+  };
+}
+
+export function describeBuild(b) {
+  const parts = [`Strata ${b.version}`];
+  if (b.commit) parts.push(`commit ${b.commit}${b.uncommittedFiles ? ` + ${b.uncommittedFiles} uncommitted file(s) in src/ native/` : ''}`);
+  if (b.addonBuilt) parts.push(`addon built ${b.addonBuilt.replace('T', ' ').slice(0, 16)} UTC`);
+  return parts.join(', ');
 }
 
 export function machine() {
