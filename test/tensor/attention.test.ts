@@ -81,3 +81,44 @@ describe('KV-cache views and per-sequence rotary tables', () => {
     checkOp('rope per-sequence', (t) => S.applyRotaryEmbedding(t, cos, sin, 'interleaved'), [randn([2, 2, 4, 8], 8)], { gradcheck: true });
   });
 });
+
+describe('the row kernel at prefill sizes', () => {
+  test('backend attention kernel equals the composed graph for T = S = 40 (the op routes these through GEMMs)', () => {
+    const [b, hq, hkv, t, d] = [2, 4, 2, 40, 16];
+    const q = randn([b, hq, t, d], 11, false);
+    const k = randn([b, hkv, t, d], 12, false);
+    const v = randn([b, hkv, t, d], 13, false);
+    const expected = S.attentionComposed(q, k, v, { causal: true });
+    for (const name of S.nativeAvailable() ? (['reference', 'native'] as const) : (['reference'] as const)) {
+      S.withBackend(name, () => {
+        const out = new Float32Array(b * hq * t * d);
+        S.backend().attention({
+          q: q.toFloat32Array(),
+          k: k.toFloat32Array(),
+          kOffset: 0,
+          kBatchStride: hkv * t * d,
+          kHeadStride: t * d,
+          v: v.toFloat32Array(),
+          vOffset: 0,
+          vBatchStride: hkv * t * d,
+          vHeadStride: t * d,
+          mask: null,
+          maskBatchStride: 0,
+          maskHeadStride: 0,
+          batch: b,
+          headsQ: hq,
+          headsKV: hkv,
+          tq: t,
+          tk: t,
+          headDim: d,
+          scale: 1 / Math.sqrt(d),
+          causal: true,
+          out,
+        });
+        assertClose(S.fromArray(out, [b, hq, t, d]), expected, 1e-5, 1e-4, `row kernel on ${name}`);
+      });
+    }
+    // and the op itself (GEMM route) with gradients
+    checkOp('attention T=40', (q, k, v) => S.scaledDotProductAttention(q, k, v, { causal: true }), [q.requiresGrad_(), k.requiresGrad_(), v.requiresGrad_()]);
+  });
+});
