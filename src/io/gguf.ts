@@ -14,8 +14,6 @@
 // overlapping tensors and unknown types are StrataError('io') naming the file and the problem,
 // checked before anything is allocated. Tensors are views on a memory mapping of the file (./mmap.ts).
 
-import fs from 'node:fs';
-import path from 'node:path';
 import { StrataError, fmtShape } from '../errors.js';
 import { type DType, QUANT_BLOCKS, isQuantized } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -33,6 +31,7 @@ import {
   writeValue,
 } from './gguf-values.js';
 import { normalizeGgufValue } from './gguf-infer.js';
+import { writeFileAtomic } from './atomic.js';
 
 export type { GgufArray, GgufBigType, GgufInput, GgufItemType, GgufNumberType, GgufNumericArray, GgufPlainArray, GgufScalarType, GgufValue } from './gguf-values.js';
 
@@ -418,36 +417,5 @@ export function serializeGguf(input: GgufWriteInput, target = '<buffer>'): Uint8
  * one (padded), as llama.cpp requires.
  */
 export function writeGguf(file: string, input: GgufWriteInput): void {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  const parts = chunks(input, file);
-  let fd: number | null = null;
-  try {
-    const first = parts.next(); // plans (and validates) before creating anything
-    fd = fs.openSync(tmp, 'wx', 0o644);
-    for (let r = first; !r.done; r = parts.next()) {
-      const b = r.value;
-      let written = 0;
-      while (written < b.byteLength) written += fs.writeSync(fd, b, written, b.byteLength - written);
-    }
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = null;
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    if (fd !== null) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    if (err instanceof StrataError) throw err;
-    fail(file, `cannot write file (${err instanceof Error ? err.message : String(err)})`);
-  }
-  try {
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
-  } catch {
-    // best effort: not every platform lets a directory be opened for fsync
-  }
+  writeFileAtomic(file, chunks(input, file));
 }

@@ -2,13 +2,12 @@
 // tensor ({dtype, shape, data_offsets: [begin, end]} relative to the byte buffer), then the buffer.
 // The reader treats the file as hostile: every inconsistency is a StrataError('io'), never a crash.
 
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { StrataError, fmtShape } from '../errors.js';
 import { type DType, type QuantDType, type Storage, allocStorage, bytesPerElement, isQuantized } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
 import { type MapOptions, MAX_RANGE_BYTES, MappedFile } from './mmap.js';
+import { writeFileAtomic } from './atomic.js';
 
 export interface SafetensorsContents {
   tensors: Record<string, Tensor>;
@@ -333,32 +332,5 @@ export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?:
  * fsynced and renamed over `file`, so readers never see a half-written checkpoint.
  */
 export function writeSafetensors(file: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
-  const bytes = serializeSafetensors(tensors, metadata, file);
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  let fd: number | null = null;
-  try {
-    fd = fs.openSync(tmp, 'wx', 0o644);
-    let written = 0;
-    while (written < bytes.byteLength) written += fs.writeSync(fd, bytes, written, bytes.byteLength - written);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = null;
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    if (fd !== null) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    fail(file, `cannot write file (${err instanceof Error ? err.message : String(err)})`);
-  }
-  // make the rename itself durable; not every platform lets a directory be opened for fsync
-  try {
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
-  } catch {
-    // best effort
-  }
+  writeFileAtomic(file, [serializeSafetensors(tensors, metadata, file)]);
 }
