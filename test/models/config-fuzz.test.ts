@@ -21,7 +21,7 @@ test('a few thousand mutated config.json files parse or fail cleanly', () => {
   let rejected = 0;
   for (let i = 0; i < 3000; i++) {
     const src = readFileSync(path.join('test/fixtures/models', SOURCES[i % SOURCES.length]!, 'config.json'), 'utf8');
-    let text = src;
+    let text: string;
     const kind = i % 3;
     if (kind === 0) text = src.slice(0, g.integer(0, src.length));
     else if (kind === 1) {
