@@ -126,8 +126,8 @@ export interface Backend {
   where(cond: View<Uint8Array>, a: View<FloatArray>, b: View<FloatArray>, out: FloatArray): void;
   reduce(op: ReduceOp, x: FloatArray, layout: AxisLayout, out: FloatArray): void;
   argReduce(op: ArgReduceOp, x: FloatArray, layout: AxisLayout, out: Int32Array): void;
-  /** out[b] = op(A[b]) @ op(B[b]); out is contiguous (batch, m, n). */
-  matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number): void;
+  /** out[b] = op(A[b]) @ op(B[b]) (or out[b] += … with accumulate); out is contiguous (batch, m, n). */
+  matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number, accumulate?: boolean): void;
   /** Row-wise softmax (or log-softmax) of a contiguous (rows, cols) array. */
   softmax(x: FloatArray, rows: number, cols: number, out: FloatArray, log: boolean): void;
   layerNorm(

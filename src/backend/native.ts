@@ -238,9 +238,9 @@ export function loadNativeBackend(): Backend | null {
       if (code === undefined || !f32(x) || !f32(out)) return ref.reduce(op, x, layout, out);
       lib.reduceF32(code, x, layout.outer, layout.n, layout.inner, out);
     },
-    matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number): void {
-      if (!f32(a.data) || !f32(b.data) || !f32(out)) return ref.matmul(a, b, out, m, n, k, batch);
-      lib.gemmF32(a.data, a.offset, a.ld, a.trans, b.data, b.offset, b.ld, b.trans, out, 0, n, m, n, k, batch, a.batchStride, b.batchStride, m * n, 1, 0);
+    matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number, accumulate = false): void {
+      if (!f32(a.data) || !f32(b.data) || !f32(out)) return ref.matmul(a, b, out, m, n, k, batch, accumulate);
+      lib.gemmF32(a.data, a.offset, a.ld, a.trans, b.data, b.offset, b.ld, b.trans, out, 0, n, m, n, k, batch, a.batchStride, b.batchStride, m * n, 1, accumulate ? 1 : 0);
     },
     softmax(x: FloatArray, rows: number, cols: number, out: FloatArray, log: boolean): void {
       if (!f32(x) || !f32(out)) return ref.softmax(x, rows, cols, out, log);

@@ -209,7 +209,7 @@ function argReduce(op: ArgReduceOp, x: FloatArray, { outer, n, inner }: AxisLayo
   }
 }
 
-function matmul(a: MatOperand, b: MatOperand, out: FloatArray, mm: number, nn: number, kk: number, batch: number): void {
+function matmul(a: MatOperand, b: MatOperand, out: FloatArray, mm: number, nn: number, kk: number, batch: number, accumulate = false): void {
   const acc = new Float64Array(nn);
   for (let bt = 0; bt < batch; bt++) {
     const ao = a.offset + bt * a.batchStride;
@@ -226,7 +226,7 @@ function matmul(a: MatOperand, b: MatOperand, out: FloatArray, mm: number, nn: n
           for (let j = 0; j < nn; j++) acc[j]! += av * b.data[row + j]!;
         }
       }
-      for (let j = 0; j < nn; j++) out[co + i * nn + j] = acc[j]!;
+      for (let j = 0; j < nn; j++) out[co + i * nn + j] = accumulate ? out[co + i * nn + j]! + acc[j]! : acc[j]!;
     }
   }
 }

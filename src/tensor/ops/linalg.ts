@@ -5,7 +5,8 @@ import type { Tensor } from '../tensor.js';
 import { record } from '../grad-mode.js';
 import { backend } from '../../backend/index.js';
 import type { MatOperand } from '../../backend/backend.js';
-import { asFloat, computeDType, empty, expectFloat } from './common.js';
+import { asFloat, computeDType, denseFloat, empty, expectFloat } from './common.js';
+import { sum } from './reduce.js';
 import { sumToShape } from './elementwise.js';
 import { contiguous, expand, reshape, squeeze, transpose, unsqueeze } from './views.js';
 import { usesWeightKernel, weightMatmul } from './quantized.js';
@@ -85,7 +86,32 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   // fold leading dims into rows so one GEMM covers the whole batch
   const lead = x.shape.slice(0, -1);
   const x2 = x.ndim === 2 ? x : reshape(x, [numel(lead), weight.shape[1]!]);
-  let y = matmul(x2, transpose(weight, 0, 1));
-  if (bias) y = y.add(bias);
+  let y: Tensor;
+  if (bias && x2.dtype === weight.dtype && bias.dtype === weight.dtype && (weight.dtype === 'f32' || weight.dtype === 'f64') && bias.ndim === 1 && bias.shape[0] === weight.shape[0]) {
+    y = biasedGemm(x2, weight, bias);
+  } else {
+    y = matmul(x2, transpose(weight, 0, 1));
+    if (bias) y = y.add(bias);
+  }
   return x.ndim === 2 ? y : reshape(y, [...lead, weight.shape[0]!]);
+}
+
+/** x (M, K) @ W^T + b in one GEMM: the output starts as b on every row and the product is added (beta = 1). */
+function biasedGemm(x2: Tensor, weight: Tensor, bias: Tensor): Tensor {
+  const [m, k] = x2.shape as [number, number];
+  const n = weight.shape[0]!;
+  const out = empty(weight.dtype, [m, n]);
+  const b = denseFloat(bias);
+  const od = out.data as FloatArray;
+  for (let r = 0; r < m; r++) od.set(b, r * n);
+  if (m > 0 && n > 0) {
+    const oa = operand(x2, []) ?? operand(contiguous(x2), [])!;
+    const ob = operand(transpose(weight, 0, 1), []) ?? operand(contiguous(transpose(weight, 0, 1)), [])!;
+    backend().matmul(oa, ob, od, m, n, k, 1, true);
+  }
+  return record('linear', [x2, weight, bias], out, (g) => [
+    x2.requiresGrad ? matmul(g, weight) : null,
+    weight.requiresGrad ? matmul(transpose(g, 0, 1), x2) : null,
+    bias.requiresGrad ? sum(g, 0) : null,
+  ]);
 }
