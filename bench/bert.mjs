@@ -10,11 +10,11 @@
 //
 //   node bench/bert.mjs [--threads 1,2] [--rounds 3] [--batch 8] [--seq 128] [--only strata,ort]
 //                       [--quick] [--json] [--out FILE]
-import { writeFileSync } from 'node:fs';
+
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { fail, fmt, log, machine, median, positiveInt, round, strataBuild, describeBuild, table } from './lib/common.mjs';
+import { emitReport, fail, fmt, log, machine, median, positiveInt, round, strataBuild, describeBuild, runIfMain, table } from './lib/common.mjs';
 import { BERT_CONFIG, PYTHON, ensureBertDir, ensureBertOnnx } from './lib/bert-model.mjs';
 import { Worker, cpuBusy, sleep, watchOthers } from './lib/workers.mjs';
 
@@ -179,19 +179,7 @@ export async function runBert(argv) {
     ortSkipped,
     results,
   };
-  if (othersBusy !== null && othersBusy > 0.05) log(`bench: warning: other processes used ${(othersBusy * 100).toFixed(0)}% of the CPUs during the run; figures are noisy`);
-  if (o.out) writeFileSync(o.out, `${JSON.stringify(doc, null, 2)}\n`);
-  process.stdout.write(o.json ? `${JSON.stringify(doc)}\n` : `${formatBert(doc)}\n`);
-  return doc;
+  return emitReport(doc, o, formatBert, othersBusy);
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  runBert(process.argv.slice(2)).then(
-    () => process.exit(0),
-    (err) => {
-      process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-      if (process.env.STRATA_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, runBert);

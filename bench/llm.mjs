@@ -9,12 +9,12 @@
 //
 //   node bench/llm.mjs [--threads 2] [--rounds 3] [--dtypes q8_0,f32] [--only strata,llamacpp]
 //                      [--quick] [--no-rss] [--json] [--out FILE]
-import { statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { fail, fmt, log, machine, median, positiveInt, round, strataBuild, describeBuild, table } from './lib/common.mjs';
+import { emitReport, fail, fmt, log, machine, median, positiveInt, round, strataBuild, describeBuild, runIfMain, table } from './lib/common.mjs';
 import { LLM_CONFIG, LLM_DTYPES, ensureLlmFiles } from './lib/llm-model.mjs';
 import { Worker, cpuBusy, sleep, watchOthers } from './lib/workers.mjs';
 
@@ -247,19 +247,7 @@ export async function runLlm(argv) {
     targets: TARGETS,
     results,
   };
-  if (othersBusy !== null && othersBusy > 0.05) log(`bench: warning: other processes used ${(othersBusy * 100).toFixed(0)}% of the CPUs during the run; figures are noisy`);
-  if (o.out) writeFileSync(o.out, `${JSON.stringify(doc, null, 2)}\n`);
-  process.stdout.write(o.json ? `${JSON.stringify(doc)}\n` : `${formatLlm(doc)}\n`);
-  return doc;
+  return emitReport(doc, o, formatLlm, othersBusy);
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  runLlm(process.argv.slice(2)).then(
-    () => process.exit(0),
-    (err) => {
-      process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-      if (process.env.STRATA_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, runLlm);

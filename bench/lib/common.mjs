@@ -1,6 +1,6 @@
 // Helpers shared by the model benchmarks (llm.mjs, bert.mjs): option parsing, the Strata build,
 // the cache directory, machine facts and plain-text tables.
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -93,3 +93,24 @@ export function table(headers, rows) {
 }
 
 export const fmt = (x, digits = 1) => (x === undefined || x === null || !Number.isFinite(x) ? null : x.toFixed(digits));
+
+/** Prints a suite's report (table or one JSON line), writes it to `out` when asked, warns on a busy machine. */
+export function emitReport(doc, options, format, othersBusy) {
+  if (othersBusy !== null && othersBusy > 0.05) log(`bench: warning: other processes used ${(othersBusy * 100).toFixed(0)}% of the CPUs during the run; figures are noisy`);
+  if (options.out) writeFileSync(options.out, `${JSON.stringify(doc, null, 2)}\n`);
+  process.stdout.write(options.json ? `${JSON.stringify(doc)}\n` : `${format(doc)}\n`);
+  return doc;
+}
+
+/** Runs `main(argv)` when `moduleUrl` is the script node was started with; exits 0, or 1 with the error. */
+export function runIfMain(moduleUrl, main) {
+  if (!process.argv[1] || path.resolve(process.argv[1]) !== fileURLToPath(moduleUrl)) return;
+  main(process.argv.slice(2)).then(
+    () => process.exit(0),
+    (err) => {
+      process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+      if (process.env.STRATA_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+      process.exit(1);
+    },
+  );
+}
