@@ -120,8 +120,7 @@ export function ggufLlamaCheckpoint(file: GgufFile, source: string): Checkpoint 
 }
 
 /** Loads a llama GGUF file: the model with its weights in place, and the tokenizer from the metadata. */
-export function loadGgufLlama(file: string): { model: LlamaForCausalLM; config: LlamaConfig; tokenizer: Tokenizer | null; gguf: GgufFile } {
-  const gguf = readGguf(file);
+export function loadGgufLlama(file: string, gguf: GgufFile = readGguf(file)): { model: LlamaForCausalLM; config: LlamaConfig; tokenizer: Tokenizer | null; gguf: GgufFile } {
   const config = ggufLlamaConfig(gguf, file);
   const source = new ParamSource(ggufLlamaCheckpoint(gguf, file), { halfPrecision: 'keep', modelName: `LlamaForCausalLM (${path.basename(file)})` });
   const model = new LlamaForCausalLM(config, source);
@@ -186,8 +185,7 @@ export function ggufGpt2Config(file: GgufFile, source: string): GPT2Config {
   );
 }
 
-export function loadGgufGpt2(file: string): { model: GPT2LMHeadModel; config: GPT2Config; tokenizer: Tokenizer | null; gguf: GgufFile } {
-  const gguf = readGguf(file);
+export function loadGgufGpt2(file: string, gguf: GgufFile = readGguf(file)): { model: GPT2LMHeadModel; config: GPT2Config; tokenizer: Tokenizer | null; gguf: GgufFile } {
   const config = ggufGpt2Config(gguf, file);
   const tensors = new Map<string, Tensor>();
   const fileOf = new Map<string, string>();
@@ -251,12 +249,12 @@ export function gpt2ToGguf(model: GPT2LMHeadModel, options: { dtype?: GgufExport
 
 /** Loads a GGUF file of any supported architecture for inference. */
 export async function loadGgufModel(file: string): Promise<InferenceModel> {
-  const arch = ggufMetadata(readGguf(file))['general.architecture'];
-  if (arch === 'gpt2') {
-    const { model, config, tokenizer, gguf } = loadGgufGpt2(file);
+  const file0 = readGguf(file);
+  if (ggufPlain(file0.metadata['general.architecture']) === 'gpt2') {
+    const { model, config, tokenizer, gguf } = loadGgufGpt2(file, file0);
     return { model, tokenizer, format: 'gguf', path: file, modelType: 'gpt2', architecture: 'GPT2LMHeadModel', card: model.card, generationDefaults: {}, info: { config, gguf: { version: gguf.version, tensors: gguf.tensorInfos.length } } };
   }
-  const { model, config, tokenizer, gguf } = loadGgufLlama(file);
+  const { model, config, tokenizer, gguf } = loadGgufLlama(file, file0);
   const md = ggufMetadata(gguf);
   return {
     model,

@@ -47,6 +47,11 @@ function operand(t: Tensor, batchShape: readonly number[]): MatOperand | null {
   return { data: t.data as FloatArray, offset: t.offset, ld, trans, batchStride };
 }
 
+/** `t` as a GEMM operand, copied once when GEMM cannot read its layout in place. */
+function gemmOperand(t: Tensor, batchShape: readonly number[]): MatOperand {
+  return operand(t, batchShape) ?? operand(contiguous(t), batchShape)!;
+}
+
 /** Matrix product with numpy/torch semantics: 1-D operands, broadcast batch dims, transposed views read in place. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   // quantized and f16/bf16 weights (b = W^T) run on their stored form: see ./quantized.ts
@@ -65,9 +70,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const dt = computeDType(a, b);
   const ea = expand(asFloat(a, dt), [...batchShape, m, k]);
   const eb = expand(asFloat(b, dt), [...batchShape, k, n]);
-  // layouts GEMM cannot read in place (e.g. a broadcast batch that does not collapse) are copied once
-  const oa = operand(ea, batchShape) ?? operand(contiguous(ea), batchShape)!;
-  const ob = operand(eb, batchShape) ?? operand(contiguous(eb), batchShape)!;
+  const oa = gemmOperand(ea, batchShape);
+  const ob = gemmOperand(eb, batchShape);
   const out = empty(dt, [...batchShape, m, n]);
   const batch = numel(batchShape);
   if (batch > 0 && m > 0 && n > 0) backend().matmul(oa, ob, out.data as FloatArray, m, n, k, batch);
@@ -105,8 +109,8 @@ function biasedGemm(x2: Tensor, weight: Tensor, bias: Tensor): Tensor {
   const od = out.data as FloatArray;
   for (let r = 0; r < m; r++) od.set(b, r * n);
   if (m > 0 && n > 0) {
-    const oa = operand(x2, []) ?? operand(contiguous(x2), [])!;
-    const ob = operand(transpose(weight, 0, 1), []) ?? operand(contiguous(transpose(weight, 0, 1)), [])!;
+    const oa = gemmOperand(x2, []);
+    const ob = gemmOperand(transpose(weight, 0, 1), []);
     backend().matmul(oa, ob, od, m, n, k, 1, true);
   }
   return record('linear', [x2, weight, bias], out, (g) => [
