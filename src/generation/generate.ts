@@ -10,6 +10,8 @@ import { StopStrings } from './stopping.js';
 /** The part of a tokenizer generation needs: turning ids back into text. */
 export interface TextDecoder {
   decode(ids: readonly number[], options?: { skipSpecialTokens?: boolean }): string;
+  /** incremental decoding (every Tokenizer has it); without it the whole output is re-decoded per token */
+  createDecodeStream?(options?: { skipSpecialTokens?: boolean }): { push(id: number): string; flush(): string };
 }
 
 export interface GenerateOptions extends SamplingOptions {

@@ -9,6 +9,9 @@ const REPLACEMENT = '\uFFFD';
  */
 export class StopStrings {
   private readonly ids: number[] = [];
+  private readonly stream: { push(id: number): string; flush(): string } | null;
+  /** text decoded so far (with a stream: only complete characters) */
+  private decodedText = '';
   private emitted = 0;
   private final: string | null = null;
   private readonly longest: number;
@@ -18,17 +21,15 @@ export class StopStrings {
     private readonly tokenizer: TextDecoder,
   ) {
     this.longest = Math.max(0, ...stops.map((s) => s.length));
-  }
-
-  private decoded(): string {
-    return this.tokenizer.decode(this.ids, { skipSpecialTokens: true });
+    this.stream = tokenizer.createDecodeStream?.({ skipSpecialTokens: true }) ?? null;
   }
 
   /** Adds a token; returns the new final text and whether a stop string ended the output. */
   push(token: number): { delta: string; stopped: boolean } {
     if (this.final !== null) return { delta: '', stopped: true };
     this.ids.push(token);
-    const text = this.decoded();
+    // a stream decodes only the new token; otherwise decode everything again
+    const text = this.stream ? (this.decodedText += this.stream.push(token)) : (this.decodedText = this.tokenizer.decode(this.ids, { skipSpecialTokens: true }));
     let cut = -1;
     for (const s of this.stops) {
       if (!s) continue;
@@ -74,6 +75,9 @@ export class StopStrings {
 
   /** The whole output text, cut before a stop string if one appeared. */
   text(): string {
-    return this.final ?? this.decoded();
+    if (this.final === null && this.stream) {
+      this.decodedText += this.stream.flush();
+    }
+    return this.final ?? this.decodedText;
   }
 }
