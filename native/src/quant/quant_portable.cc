@@ -47,18 +47,21 @@ void quantize_row_portable(const QTypeInfo& t, const float* x, int64_t k, const 
   }
 }
 
+// acc[r] += dw * d_r * (q . a_r) over activation block b of each row (32-value blocks).
+void accumulate_block32(float dw, const int8_t* q, const ActRow* rows, int nrows, int64_t b, float* acc) {
+  for (int r = 0; r < nrows; ++r) {
+    const int8_t* a = rows[r].qs + b * 32;
+    int s = 0;
+    for (int i = 0; i < 32; ++i) s += q[i] * a[i];
+    acc[r] += dw * rows[r].d[b] * static_cast<float>(s);
+  }
+}
+
 void dot_q8_0(const uint8_t* w, int64_t k, const ActRow* rows, int nrows, float* out) {
   float acc[kMaxRows] = {0, 0, 0, 0};
   for (int64_t b = 0; b < k / 32; ++b) {
     const uint8_t* blk = w + b * 34;
-    const float dw = f16_to_f32(load_u16(blk));
-    const int8_t* q = reinterpret_cast<const int8_t*>(blk + 2);
-    for (int r = 0; r < nrows; ++r) {
-      const int8_t* a = rows[r].qs + b * 32;
-      int s = 0;
-      for (int i = 0; i < 32; ++i) s += q[i] * a[i];
-      acc[r] += dw * rows[r].d[b] * static_cast<float>(s);
-    }
+    accumulate_block32(f16_to_f32(load_u16(blk)), reinterpret_cast<const int8_t*>(blk + 2), rows, nrows, b, acc);
   }
   for (int r = 0; r < nrows; ++r) out[r] = acc[r];
 }
@@ -73,12 +76,7 @@ void dot_q4_0(const uint8_t* w, int64_t k, const ActRow* rows, int nrows, float*
       q[j] = static_cast<int8_t>((blk[2 + j] & 0xF) - 8);
       q[j + 16] = static_cast<int8_t>((blk[2 + j] >> 4) - 8);
     }
-    for (int r = 0; r < nrows; ++r) {
-      const int8_t* a = rows[r].qs + b * 32;
-      int s = 0;
-      for (int i = 0; i < 32; ++i) s += q[i] * a[i];
-      acc[r] += dw * rows[r].d[b] * static_cast<float>(s);
-    }
+    accumulate_block32(dw, q, rows, nrows, b, acc);
   }
   for (int r = 0; r < nrows; ++r) out[r] = acc[r];
 }
