@@ -48,7 +48,7 @@ describe('GGUF llama against llama.cpp', () => {
   const model = tinyLlama(3);
   for (const dtype of ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k'] as const) {
     test(`${dtype}: same greedy continuation and next-token probabilities`, async (t) => {
-      if (skip || !llama) return t.skip(skip || 'no llama');
+      if (skip || !llama) return t.skip(skip || 'node-llama-cpp did not load (a devDependency: npm ci installs it)');
       const file = path.join(dir, `tiny-${dtype}.gguf`);
       writeTinyLlamaGguf(file, model, dtype);
       const ours = loadGgufLlama(file);
@@ -115,7 +115,7 @@ describe('GGUF gpt2', () => {
     }
     // the transposed weights change GEMM's summation order only
     assert.ok(worst <= 1e-5 * scale, `gguf vs hf layout: max |Δlogit| ${worst} (logits up to ${scale})`);
-    if (skip || !llama) return t.skip(skip || 'no llama');
+    if (skip || !llama) return t.skip(skip || 'node-llama-cpp did not load (a devDependency: npm ci installs it)');
     const strata = generate(ours.model, PROMPT, { temperature: 0, maxTokens: 32 }).tokens;
     const lm = await llama.loadModel({ modelPath: file });
     const ctx = await lm.createContext({ contextSize: 128, threads: 2, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32', flashAttention: false });
