@@ -17,12 +17,13 @@ import { ModuleGroup, ParamSource, Scope } from './weights.js';
 import { PreallocatedKVCache } from './kv-cache.js';
 import { decoderMask, decoderStep, positionTensor } from './decoder.js';
 import type { CausalLM, DecoderForwardOptions, KVCache, ModelCard } from './types.js';
+import { DecoderForSequenceClassification, type LabelFields, parseLabelFields } from './heads.js';
 
 const ACTIVATIONS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu', 'relu', 'silu', 'tanh'] as const;
 export type GPT2Activation = (typeof ACTIVATIONS)[number];
 
 /** config.json of a GPT-2 checkpoint (the fields Strata reads; names as Hugging Face writes them). */
-export interface GPT2Config {
+export interface GPT2Config extends LabelFields {
   model_type: 'gpt2';
   architectures: string[] | null;
   vocab_size: number;
@@ -68,6 +69,7 @@ export function parseGPT2Config(raw: JsonObject, file: string): GPT2Config {
     bos_token_id: c.optionalInt('bos_token_id'),
     eos_token_id: c.optionalInt('eos_token_id'),
     linear_weights: c.bool('linear_weights', false),
+    ...parseLabelFields(c),
   };
 }
 
@@ -204,6 +206,20 @@ export class GPT2Model extends Module {
     const blocks = this.module('h', new ModuleGroup());
     this.h = Array.from({ length: config.n_layer }, (_, i) => blocks.add(String(i), new GPT2Block(s.at(`h.${i}`), config, i)));
     this.lnF = this.module('ln_f', s.layerNorm('ln_f', config.n_embd, config.layer_norm_epsilon));
+    this.maxPositions = config.n_positions;
+  }
+
+  readonly maxPositions: number;
+
+  /** ids (B, T) -> final-norm hidden states (B, T, C), or (B, 1, C) with lastOnly */
+  forward(ids: Tensor, options: DecoderForwardOptions = {}): Tensor {
+    const step = decoderStep(ids, options, this.maxPositions, 'GPT2Model');
+    const mask = decoderMask(step, null);
+    let x = this.wte.forward(ids).add(embedding(this.wpe.weight, positionTensor(step))); // (B, T, C)
+    for (const block of this.h) x = block.forward(x, mask, options.cache);
+    options.cache?.advance(step.t);
+    if (options.lastOnly) x = x.slice(1, step.t - 1, step.t); // (B, 1, C)
+    return this.lnF.forward(x);
   }
 }
 
@@ -238,18 +254,18 @@ export class GPT2LMHeadModel extends Module implements CausalLM {
   }
 
   forward(ids: Tensor, options: DecoderForwardOptions = {}): Tensor {
-    const step = decoderStep(ids, options, this.maxPositions, 'GPT2LMHeadModel');
-    const tr = this.transformer;
-    const mask = decoderMask(step, null);
-    let x = tr.wte.forward(ids).add(embedding(tr.wpe.weight, positionTensor(step))); // (B, T, C)
-    for (const block of tr.h) x = block.forward(x, mask, options.cache);
-    options.cache?.advance(step.t);
-    if (options.lastOnly) x = x.slice(1, step.t - 1, step.t); // (B, 1, C)
-    return linear(tr.lnF.forward(x), tr.wte.weight); // (B, T, V)
+    return linear(this.transformer.forward(ids, options), this.transformer.wte.weight); // (B, T, V)
   }
 
   createCache(batch: number, maxLength: number): KVCache {
     const c = this.config;
     return new PreallocatedKVCache(c.n_layer, batch, c.n_head, maxLength, c.n_embd / c.n_head);
   }
+}
+
+/** Hugging Face's GPT2ForSequenceClassification: the decoder and `score` (L, C) at the last real token. */
+export function gpt2ForSequenceClassification(config: GPT2Config, source: ParamSource = new ParamSource(null, { initializerRange: config.initializer_range })): DecoderForSequenceClassification {
+  const base = new GPT2Model(new Scope(source, 'transformer.'), config);
+  const score = new Scope(source).linear('score', config.n_embd, config.num_labels, false);
+  return new DecoderForSequenceClassification('transformer', base, score, GPT2_CARD, config.vocab_size, config.n_positions);
 }

@@ -29,6 +29,7 @@ import { ModuleGroup, ParamSource, Scope } from './weights.js';
 import { PreallocatedKVCache } from './kv-cache.js';
 import { type DecoderStep, type RopeSpec, decoderMask, decoderStep, defaultInvFreq, rotaryTables } from './decoder.js';
 import type { CausalLM, DecoderForwardOptions, KVCache, ModelCard } from './types.js';
+import { DecoderForSequenceClassification, type LabelFields, parseLabelFields } from './heads.js';
 
 export type LlamaModelType = 'llama' | 'mistral' | 'qwen2' | 'palm';
 const HIDDEN_ACTS = ['silu', 'gelu', 'gelu_pytorch_tanh', 'relu'] as const;
@@ -39,7 +40,7 @@ export type RopeScaling =
   | { rope_type: 'llama3'; factor: number; low_freq_factor: number; high_freq_factor: number; original_max_position_embeddings: number };
 
 /** config.json of a llama-family checkpoint (names as Hugging Face writes them). */
-export interface LlamaConfig {
+export interface LlamaConfig extends LabelFields {
   model_type: LlamaModelType;
   architectures: string[] | null;
   vocab_size: number;
@@ -159,6 +160,7 @@ export function parseLlamaConfig(raw: JsonObject, file: string, modelType: Llama
     bos_token_id: c.optionalInt('bos_token_id'),
     eos_token_id: c.intOrInts('eos_token_id'),
     pad_token_id: c.optionalInt('pad_token_id'),
+    ...parseLabelFields(c),
   };
 }
 
@@ -309,8 +311,14 @@ export class LlamaModel extends Module {
   readonly layers: LlamaDecoderLayer[];
   readonly norm: Norm;
 
-  constructor(s: Scope, config: LlamaConfig) {
+  readonly rope: RopeSpec;
+
+  constructor(
+    s: Scope,
+    readonly config: LlamaConfig,
+  ) {
     super();
+    this.rope = llamaRope(config);
     this.embedTokens = this.module('embed_tokens', s.embedding('embed_tokens', config.vocab_size, config.hidden_size));
     const list = this.module('layers', new ModuleGroup());
     this.layers = Array.from({ length: config.num_hidden_layers }, (_, i) => {
@@ -318,6 +326,20 @@ export class LlamaModel extends Module {
       return list.add(String(i), new LlamaDecoderLayer(s.at(`layers.${i}`), config, i, windowed));
     });
     this.norm = this.module('norm', norm(s, 'norm', config));
+  }
+
+  /** ids (B, T) -> final-norm hidden states (B, T, C), or (B, 1, C) with lastOnly */
+  forward(ids: Tensor, options: DecoderForwardOptions = {}): Tensor {
+    // rotary positions have no table size: only the cache bounds them
+    const step: DecoderStep = decoderStep(ids, options, Number.MAX_SAFE_INTEGER, 'LlamaModel');
+    const { cos, sin } = rotaryTables(step, this.rope);
+    const full = decoderMask(step, null);
+    const windowed = this.config.sliding_window !== null ? decoderMask(step, this.config.sliding_window) : null;
+    let x = this.embedTokens.forward(ids); // (B, T, C)
+    for (const layer of this.layers) x = layer.forward(x, { cos, sin, mask: layer.windowed ? windowed : full, cache: options.cache });
+    options.cache?.advance(step.t);
+    if (options.lastOnly) x = x.slice(1, step.t - 1, step.t); // (B, 1, C)
+    return this.norm.forward(x);
   }
 }
 
@@ -353,20 +375,11 @@ export class LlamaForCausalLM extends Module implements CausalLM {
     this.lmHead = config.tie_word_embeddings ? null : this.module('lm_head', new Scope(source).linear('lm_head', config.hidden_size, config.vocab_size, false));
     this.vocabSize = config.vocab_size;
     this.maxPositions = config.max_position_embeddings;
-    this.rope = llamaRope(config);
+    this.rope = this.model.rope;
   }
 
   forward(ids: Tensor, options: DecoderForwardOptions = {}): Tensor {
-    // rotary positions have no table size: only the cache bounds them
-    const step: DecoderStep = decoderStep(ids, options, Number.MAX_SAFE_INTEGER, 'LlamaForCausalLM');
-    const { cos, sin } = rotaryTables(step, this.rope);
-    const full = decoderMask(step, null);
-    const windowed = this.config.sliding_window !== null ? decoderMask(step, this.config.sliding_window) : null;
-    let x = this.model.embedTokens.forward(ids); // (B, T, C)
-    for (const layer of this.model.layers) x = layer.forward(x, { cos, sin, mask: layer.windowed ? windowed : full, cache: options.cache });
-    options.cache?.advance(step.t);
-    if (options.lastOnly) x = x.slice(1, step.t - 1, step.t); // (B, 1, C)
-    const h = this.model.norm.forward(x);
+    const h = this.model.forward(ids, options); // (B, T, C)
     return this.lmHead ? this.lmHead.forward(h) : linear(h, this.model.embedTokens.weight); // (B, T, V)
   }
 
@@ -374,4 +387,11 @@ export class LlamaForCausalLM extends Module implements CausalLM {
     const c = this.config;
     return new PreallocatedKVCache(c.num_hidden_layers, batch, c.num_key_value_heads, maxLength, c.head_dim);
   }
+}
+
+/** Hugging Face's LlamaForSequenceClassification: the decoder and `score` (L, C) at the last real token. */
+export function llamaForSequenceClassification(config: LlamaConfig, source: ParamSource = new ParamSource(null, { initializerRange: config.initializer_range })): DecoderForSequenceClassification {
+  const base = new LlamaModel(new Scope(source, 'model.'), config);
+  const score = new Scope(source).linear('score', config.hidden_size, config.num_labels, false);
+  return new DecoderForSequenceClassification('model', base, score, LLAMA_CARD, config.vocab_size, config.max_position_embeddings);
 }

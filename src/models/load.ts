@@ -19,6 +19,8 @@ export interface LoadOptions {
   halfPrecision?: 'f32' | 'keep';
   /** reject checkpoint tensors the model does not use (default true; known buffers are always skipped) */
   strict?: boolean;
+  /** parameters the checkpoint may lack, initialized fresh (a new task head); see `initializedKeys` */
+  initializeMissing?: (key: string) => boolean;
 }
 
 export interface LoadedModel {
@@ -29,6 +31,10 @@ export interface LoadedModel {
   /** generation_config.json, when the directory has one */
   generationConfig: GenerationConfig | null;
   dir: string;
+  /** parameters that were initialized fresh because the checkpoint lacked them */
+  initializedKeys: string[];
+  /** checkpoint tensors the model does not use (with strict: false) */
+  unusedKeys: string[];
 }
 
 /**
@@ -48,6 +54,7 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
     basePrefix: entry.basePrefix,
     modelName: `${architecture} (${path.basename(file)})`,
     initializerRange: config.initializer_range,
+    initializeMissing: options.initializeMissing,
   });
   const model = entry.architectures[architecture]!(config, source);
   const ignored = entry.ignoredKeys(config);
@@ -59,7 +66,7 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
     throw new StrataError('io', where, `unexpected tensors ${shown}${more}: ${architecture} has no such parameters (pass strict: false to ignore them)`);
   }
   model.eval();
-  return { model, config, modelType, architecture, generationConfig, dir };
+  return { model, config, modelType, architecture, generationConfig, dir, initializedKeys: source.initializedKeys, unusedKeys: unexpected };
 }
 
 /** Whether a loaded model is a decoder-only language model (GPT-2, the llama family). */

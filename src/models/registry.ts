@@ -4,16 +4,17 @@
 import { StrataError } from '../errors.js';
 import type { JsonObject } from '../io/config.js';
 import { ConfigReader } from '../io/config.js';
-import { type GPT2Config, GPT2LMHeadModel, parseGPT2Config } from './gpt2.js';
-import { type LlamaConfig, type LlamaModelType, LlamaForCausalLM, parseLlamaConfig } from './llama.js';
+import { type GPT2Config, GPT2LMHeadModel, gpt2ForSequenceClassification, parseGPT2Config } from './gpt2.js';
+import { type LlamaConfig, type LlamaModelType, LlamaForCausalLM, llamaForSequenceClassification, parseLlamaConfig } from './llama.js';
 import { type BertConfig, type BertModelType, BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification, BertModel, parseBertConfig } from './bert.js';
 import { ParamSource, Scope } from './weights.js';
 import type { Generator } from '../tensor/random.js';
 import type { CausalLM, EncoderModel } from './types.js';
+import type { SequenceClassifier } from './heads.js';
 
 export type ModelType = 'gpt2' | LlamaModelType | BertModelType;
 export type ModelConfig = GPT2Config | LlamaConfig | BertConfig;
-export type StrataModel = CausalLM | EncoderModel;
+export type StrataModel = CausalLM | EncoderModel | SequenceClassifier;
 
 interface ConfigOf {
   gpt2: GPT2Config;
@@ -42,7 +43,11 @@ const llamaEntry = (type: LlamaModelType, arch: string): ModelEntry<LlamaConfig>
   basePrefix: 'model.',
   defaultArchitecture: arch,
   // any llama-family architecture name loads through the one class
-  architectures: { [arch]: (c, s) => new LlamaForCausalLM(c, s), ...(arch === 'LlamaForCausalLM' ? {} : { LlamaForCausalLM: (c, s) => new LlamaForCausalLM(c, s) }) },
+  architectures: {
+    [arch]: (c, s) => new LlamaForCausalLM(c, s),
+    ...(arch === 'LlamaForCausalLM' ? {} : { LlamaForCausalLM: (c, s) => new LlamaForCausalLM(c, s) }),
+    [arch.replace(/ForCausalLM$/, 'ForSequenceClassification')]: (c, s) => llamaForSequenceClassification(c, s),
+  },
   ignoredKeys: (c) => [/\.rotary_emb\.inv_freq$/, ...(c.tie_word_embeddings ? [/^lm_head\.weight$/] : [])],
 });
 
@@ -66,7 +71,7 @@ export const MODELS: { readonly [K in ModelType]: ModelEntry<ConfigOf[K]> } = {
     parseConfig: parseGPT2Config,
     basePrefix: 'transformer.',
     defaultArchitecture: 'GPT2LMHeadModel',
-    architectures: { GPT2LMHeadModel: (c, s) => new GPT2LMHeadModel(c, s) },
+    architectures: { GPT2LMHeadModel: (c, s) => new GPT2LMHeadModel(c, s), GPT2ForSequenceClassification: (c, s) => gpt2ForSequenceClassification(c, s) },
     ignoredKeys: () => [/(^|\.)h\.\d+\.attn\.(bias|masked_bias)$/, /^lm_head\.weight$/],
   },
   llama: llamaEntry('llama', 'LlamaForCausalLM'),

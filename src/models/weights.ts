@@ -31,10 +31,17 @@ export interface ParamSourceOptions {
   basePrefix?: string;
   /** what the model is called in messages */
   modelName?: string;
+  /**
+   * Keys a checkpoint may lack, initialized fresh instead (a new task head on a pretrained base,
+   * as transformers does when it loads a base checkpoint into a *ForSequenceClassification).
+   */
+  initializeMissing?: (key: string) => boolean;
 }
 
 export class ParamSource {
   private readonly used = new Set<string>();
+  /** keys the checkpoint lacked that were initialized fresh (see initializeMissing) */
+  readonly initializedKeys: string[] = [];
   private readonly dropPrefix: string | null;
   readonly generator: Generator;
   readonly initializerRange: number;
@@ -66,6 +73,10 @@ export class ParamSource {
     const fk = this.fileKey(key);
     const t = this.checkpoint.tensors.get(fk);
     const model = this.options.modelName ?? 'the model';
+    if (!t && this.options.initializeMissing?.(key)) {
+      this.initializedKeys.push(key);
+      return this.initialize(shape, init);
+    }
     if (!t) throw new StrataError('io', this.checkpoint.source, `missing tensor '${fk}' ${fmtShape(shape)}, which ${model} needs`);
     const file = this.checkpoint.fileOf.get(fk) ?? this.checkpoint.source;
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
