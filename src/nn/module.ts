@@ -44,6 +44,42 @@ export class Module {
     return out;
   }
 
+  /**
+   * Puts `replacement` in place of the sub-module at `path` (e.g. `model.layers.0.self_attn.q_proj`)
+   * and returns the module it replaced. Models also hold their children in typed fields (`qProj`),
+   * sometimes on an ancestor of the module that registered them (BERT reads ModuleGroup `self`'s
+   * `query` through BertAttention.query), so every field and array element in this tree that
+   * referenced the old module is pointed at the replacement too. References held outside the tree
+   * are not. The replacement's own subtree is left alone, so a wrapper may keep what it wraps, and
+   * it must do the old module's job: the fields are typed for the old module's class.
+   */
+  replaceModule(path: string, replacement: Module): Module {
+    const parts = path.split('.');
+    const last = parts.pop()!;
+    const parent = parts.reduce<Module>((m, name) => {
+      const next = m.children.get(name);
+      if (!next) throw new StrataError('argument', 'replaceModule', `no module '${path}' (no child '${name}')`);
+      return next;
+    }, this);
+    const old = parent.children.get(last);
+    if (!old) throw new StrataError('argument', 'replaceModule', `no module '${path}'`);
+    if (old === replacement) return old;
+    parent.children.set(last, replacement); // Map.set keeps the key's position: parameter order is unchanged
+    const own = new Set(replacement.namedModules().map(([, m]) => m));
+    for (const [, m] of this.namedModules()) {
+      if (own.has(m)) continue;
+      const fields = m as unknown as Record<string, unknown>;
+      for (const key of Object.keys(fields)) {
+        const v = fields[key];
+        if (v === old) fields[key] = replacement;
+        else if (Array.isArray(v)) {
+          for (let i = 0; i < v.length; i++) if (v[i] === old) v[i] = replacement;
+        }
+      }
+    }
+    return old;
+  }
+
   train(flag = true): this {
     for (const [, m] of this.namedModules()) m.training = flag;
     return this;
