@@ -139,7 +139,7 @@ export class LoRALinear extends Linear {
     const plain = new Linear(this.inFeatures, this.outFeatures, { weight: this.weight, bias: this.bias ?? false });
     // Linear registers its tensors as trainable; keep them as frozen as they were here
     for (const [p, flag] of trainable) p.requiresGrad_(flag);
-    return plain;
+    return plain.train(this.training);
   }
 
   private addToWeight(sign: 1 | -1, op: string): void {
@@ -233,7 +233,8 @@ export function planLora(model: Module, config: LoRAConfig): LoRAPlan {
 export function applyLora(model: Module, config: LoRAConfig): { adapted: string[]; modulesToSave: string[] } {
   const plan = planLora(model, config);
   const generator = config.generator ?? defaultGenerator;
-  for (const [name, lin] of plan.targets) model.replaceModule(name, new LoRALinear(lin, { ...config, generator }));
+  // a new layer follows the mode of the one it replaces (a model loaded for inference is in eval mode)
+  for (const [name, lin] of plan.targets) model.replaceModule(name, new LoRALinear(lin, { ...config, generator }).train(lin.training));
   const keep = new Set<Tensor>(loraParameters(model));
   for (const [, m] of plan.modulesToSave) for (const p of m.parameters()) if (!isQuantized(p.dtype)) keep.add(p);
   for (const p of model.parameters()) p.requiresGrad_(keep.has(p));

@@ -140,6 +140,7 @@ describe('applyLora on a llama model', () => {
       ['model.layers.0.self_attn.q_proj.lora_A.weight', 'model.layers.0.self_attn.q_proj.lora_B.weight'],
     );
     assert.ok(model.model.layers[0]!.selfAttn.qProj instanceof LoRALinear, 'the attention reads the LoRA layer through its field');
+    assert.equal(model.model.layers[0]!.selfAttn.qProj.training, false, 'a LoRA layer follows the eval mode of the layer it replaced');
     assert.ok(!(model.model.layers[0]!.selfAttn.kProj instanceof LoRALinear));
     const trainable = model.namedParameters().filter(([, t]) => t.requiresGrad).map(([n]) => n);
     assert.deepEqual(trainable, keys.filter((k) => k.includes('.lora_')), 'only the adapter trains');
