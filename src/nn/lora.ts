@@ -208,6 +208,13 @@ export function planLora(model: Module, config: LoRAConfig): LoRAPlan {
     throw new StrataError('argument', 'applyLora', `targets ${describeTargets(config.targets)} match modules that are not Linear: ${listSome(named, 4)}`);
   }
   const targets = matched as [string, Linear][];
+  // one weight under two names (a module registered twice, tied layers) would get two adapters and merge twice
+  const owner = new Map<Tensor, string>();
+  for (const [n, lin] of targets) {
+    const first = owner.get(lin.weight);
+    if (first !== undefined) throw new StrataError('argument', 'applyLora', `'${n}' shares its weight with '${first}'; adapt only one of them`);
+    owner.set(lin.weight, n);
+  }
   const saveNames = config.modulesToSave ?? [];
   const modulesToSave: [string, Module][] = [];
   for (const [n, m] of modules) {

@@ -115,11 +115,55 @@ describe('LoRALinear', () => {
     report(`LoRALinear merged forward ${dMerged.toExponential(2)}, merge→unmerge weight ${dWeight.toExponential(2)}`);
   });
 
+  test('over a quantized base weight (QLoRA-style): forward works, the base stays frozen, merge refuses', () => {
+    const g = new S.Generator(8);
+    const dense = S.randn([8, 64], { generator: g, std: 0.1 });
+    const base = new Linear(64, 8, { weight: dense.to('q8_0'), bias: false });
+    const lora = new LoRALinear(base, { rank: 2, alpha: 4, generator: g });
+    randomizeB(lora, 6);
+    const x = S.randn([3, 64], { generator: g });
+    const y = lora.forward(x);
+    const want = base.forward(x).add(x.matmul(lora.loraA.weight.T).matmul(lora.loraB.weight.T).mul(2));
+    assertClose(y, want, { atol: 1e-5, rtol: 0 }, 'q8_0 base + adapter');
+    y.sum().backward();
+    assert.ok(lora.loraA.weight.grad && lora.loraB.weight.grad);
+    assert.throws(() => lora.merge(), (e: unknown) => e instanceof S.StrataError && e.code === 'unsupported' && /q8_0/.test(e.message));
+    assert.ok(!lora.merged);
+  });
+
   test('rejects bad settings', () => {
     const base = new Linear(4, 4);
     assert.throws(() => new LoRALinear(base, { rank: 0, alpha: 1 }), /rank must be a positive integer/);
     assert.throws(() => new LoRALinear(base, { rank: 2, alpha: NaN }), /alpha must be a finite number/);
     assert.throws(() => new LoRALinear(base, { rank: 2, alpha: 1, dropout: 1 }), /dropout must be in \[0, 1\)/);
+  });
+});
+
+describe('Module.replaceModule', () => {
+  test('swaps the child in place (parameter order kept), repoints fields and arrays, and names a bad path', () => {
+    class Holder extends S.nn.Module {
+      readonly group: S.ModuleGroup;
+      readonly direct: Linear;
+      readonly list: Linear[];
+      constructor() {
+        super();
+        this.group = this.module('group', new S.ModuleGroup());
+        this.direct = this.group.add('inner', new Linear(2, 2));
+        this.group.add('last', new Linear(2, 2));
+        this.list = [this.direct];
+      }
+    }
+    const h = new Holder();
+    const before = h.namedParameters().map(([n]) => n);
+    const old = h.direct;
+    const next = new Linear(2, 2);
+    assert.equal(h.replaceModule('group.inner', next), old);
+    assert.equal(h.direct, next);
+    assert.equal(h.list[0], next);
+    assert.deepEqual(h.namedParameters().map(([n]) => n), before);
+    assert.equal(h.namedModules().find(([n]) => n === 'group.inner')![1], next);
+    assert.throws(() => h.replaceModule('group.nope', next), /no module 'group\.nope'/);
+    assert.throws(() => h.replaceModule('nope.inner', next), /no module 'nope\.inner' \(no child 'nope'\)/);
   });
 });
 
@@ -166,6 +210,12 @@ describe('applyLora on a llama model', () => {
     assert.equal(loraModules(model).length, 0, 'a failed applyLora leaves the model unchanged');
     applyLora(model, { rank: 2, alpha: 2, targets: ['q_proj'] });
     assert.throws(() => applyLora(model, { rank: 2, alpha: 2, targets: ['q_proj'] }), /already carry a LoRA adapter/);
+    // one Linear under two names
+    const shared = new Linear(4, 4);
+    const twice = new S.ModuleGroup();
+    twice.add('a', shared);
+    twice.add('b', shared);
+    assert.throws(() => applyLora(twice, { rank: 2, alpha: 2, targets: ['a', 'b'] }), /'b' shares its weight with 'a'/);
   });
 
   test('mergeLora / unmergeLora / unloadLora: the same logits, weights restored, a plain model after unload', async () => {
