@@ -5,6 +5,7 @@ import { StrataError } from '../errors.js';
 import { type GenerationConfig, readCheckpoint, readConfigJson, readGenerationConfig, writeHFDirectory } from '../io/hf.js';
 import type { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { Generator } from '../tensor/random.js';
 import { type ModelConfig, type ModelType, type StrataModel, parseModelConfig, resolveArchitecture } from './registry.js';
 import { ParamSource } from './weights.js';
 import type { CausalLM } from './types.js';
@@ -21,6 +22,10 @@ export interface LoadOptions {
   strict?: boolean;
   /** parameters the checkpoint may lack, initialized fresh (a new task head); see `initializedKeys` */
   initializeMissing?: (key: string) => boolean;
+  /** config.json fields replaced before validation (num_labels and id2label for a new head) */
+  configOverrides?: Record<string, unknown>;
+  /** draws freshly initialized parameters (default: a generator seeded with 0) */
+  generator?: Generator;
 }
 
 export interface LoadedModel {
@@ -44,7 +49,8 @@ export interface LoadedModel {
  * eval mode.
  */
 export async function loadModel(dir: string, options: LoadOptions = {}): Promise<LoadedModel> {
-  const { raw, file } = readConfigJson(dir);
+  const { raw: fileRaw, file } = readConfigJson(dir);
+  const raw = options.configOverrides ? ({ ...fileRaw, ...options.configOverrides } as typeof fileRaw) : fileRaw;
   const { modelType, config, entry } = parseModelConfig(raw, file);
   const architecture = resolveArchitecture(entry, config, file, options.architecture);
   const generationConfig = readGenerationConfig(dir);
@@ -55,6 +61,7 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
     modelName: `${architecture} (${path.basename(file)})`,
     initializerRange: config.initializer_range,
     initializeMissing: options.initializeMissing,
+    generator: options.generator,
   });
   const model = entry.architectures[architecture]!(config, source);
   const ignored = entry.ignoredKeys(config);

@@ -4,6 +4,7 @@ import { registerBench } from './bench.js';
 import { registerEncode } from './encode.js';
 import { registerGenerate } from './generate.js';
 import { registerInspect } from './inspect.js';
+import { registerTrain } from './train.js';
 
 /** Adds one command group (e.g. `strata bench ...`) under the root program. */
 export type RegisterCommand = (program: Command, io: CliIO) => void;
@@ -17,6 +18,7 @@ export const commandGroups = {
   generate: registerGenerate,
   encode: registerEncode,
   inspect: registerInspect,
+  train: registerTrain,
 } as const satisfies Record<string, RegisterCommand>;
 
 export type CommandGroupName = keyof typeof commandGroups;
