@@ -64,7 +64,8 @@ describe('pretrain --resume after kill -9', () => {
       }, 5);
       child.on('exit', () => {
         clearInterval(timer);
-        killedAt ? resolve() : reject(new Error('the run ended before it could be killed'));
+        if (killedAt) resolve();
+        else reject(new Error('the run ended before it could be killed'));
       });
     });
     assert.ok(killedAt >= 23 && killedAt < 40, `killed at step ${killedAt}`);
