@@ -12,6 +12,7 @@ export { ChatTemplates, strftime } from './chat-template.js';
 export { HfTokenizer, loadHfTokenizer, hfTokenizerFromJson, hfTokenizerFromText, type HfTokenizerFiles } from './hf.js';
 export { GgufTokenizer, GgufTokenType, tokenizerFromGguf, type GgufTokenizerOptions } from './gguf-vocab.js';
 export { BYTE_TO_CHAR, PRE_TOKENIZERS, toByteLevel } from './pretokenize.js';
+export { trainByteLevelBpe, saveTrainedTokenizer, CHATML_TEMPLATE, type BpeTrainerOptions, type TrainedTokenizer } from './bpe-trainer.js';
 
 import { loadHfTokenizer, type HfTokenizer } from './hf.js';
 
