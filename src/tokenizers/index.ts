@@ -13,6 +13,7 @@ export { HfTokenizer, loadHfTokenizer, hfTokenizerFromJson, hfTokenizerFromText,
 export { GgufTokenizer, GgufTokenType, tokenizerFromGguf, type GgufTokenizerOptions } from './gguf-vocab.js';
 export { BYTE_TO_CHAR, PRE_TOKENIZERS, toByteLevel } from './pretokenize.js';
 export { trainByteLevelBpe, saveTrainedTokenizer, CHATML_TEMPLATE, type BpeTrainerOptions, type TrainedTokenizer } from './bpe-trainer.js';
+export { ggufTokenizerMetadata } from './gguf-export.js';
 
 import { loadHfTokenizer, type HfTokenizer } from './hf.js';
 
