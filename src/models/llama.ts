@@ -83,7 +83,7 @@ export interface LlamaConfig extends LabelFields {
 }
 
 function parseRopeScaling(c: ConfigReader): RopeScaling | null {
-  const r = c.object('rope_scaling');
+  const r = c.object('rope_scaling') ?? c.object('rope_parameters');
   if (!r) return null;
   // older configs say "type", newer "rope_type"
   const type = r.has('rope_type') ? r.string('rope_type', '') : r.string('type', 'default');
@@ -145,7 +145,8 @@ export function parseLlamaConfig(raw: JsonObject, file: string, modelType: Llama
     norm_type: c.choice('norm_type', ['rms_norm', 'layer_norm'] as const, palm ? 'layer_norm' : 'rms_norm'),
     rms_norm_eps: c.number('rms_norm_eps', 1e-6, { above: 0 }),
     layer_norm_eps: c.number('layer_norm_eps', 1e-5, { above: 0 }),
-    rope_theta: c.number('rope_theta', 10000, { above: 0 }),
+    // transformers 5 writes rope_theta inside rope_parameters
+    rope_theta: c.has('rope_theta') ? c.number('rope_theta', 10000, { above: 0 }) : (c.object('rope_parameters')?.number('rope_theta', 10000, { above: 0 }) ?? 10000),
     rope_scaling: parseRopeScaling(c),
     attention_bias: c.bool('attention_bias', false),
     mlp_bias: c.bool('mlp_bias', false),
