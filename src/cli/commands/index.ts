@@ -4,6 +4,7 @@ import { registerBench } from './bench.js';
 import { registerEncode } from './encode.js';
 import { registerGenerate } from './generate.js';
 import { registerInspect } from './inspect.js';
+import { registerTokenizer } from './tokenizer.js';
 import { registerTrain } from './train.js';
 
 /** Adds one command group (e.g. `strata bench ...`) under the root program. */
@@ -18,6 +19,7 @@ export const commandGroups = {
   generate: registerGenerate,
   encode: registerEncode,
   inspect: registerInspect,
+  tokenizer: registerTokenizer,
   train: registerTrain,
 } as const satisfies Record<string, RegisterCommand>;
 
