@@ -51,7 +51,7 @@ export async function evaluateModel(modelDir: string, data: string, options: Eva
       if (d.label === undefined) throw new StrataError('argument', data, `document ${examples.length + 1} has no label (set the label field with --label-field)`);
       const label = regression ? Number(d.label) : index.get(String(d.label));
       if (label === undefined || !Number.isFinite(label)) throw new StrataError('argument', data, `label '${String(d.label).slice(0, 40)}' is not one of the model's labels (${names.join(', ')})`);
-      let ids = tokenizer.encode(d.text, { addSpecialTokens: true });
+      let ids = tokenizer.encode(d.text.slice(0, maxLength * 16), { addSpecialTokens: true });
       if (ids.length > maxLength) ids = eos !== undefined ? [...ids.slice(0, maxLength - 1), eos] : ids.slice(0, maxLength);
       examples.push({ ids: ids.length ? ids : [tokenizer.special.pad ?? 0], label });
     }
@@ -59,7 +59,7 @@ export async function evaluateModel(modelDir: string, data: string, options: Eva
     const task = new ClassificationTask(model as unknown as Classifier, examples, examples, {
       batchSize, seed, padId: tokenizer.special.pad ?? eos ?? 0, numLabels: regression ? 1 : names.length, problem: regression ? 'regression' : 'classification',
     });
-    return { model: modelDir, data, kind: regression ? 'regression' : 'classification', examples: examples.length, metrics: task.evaluate() };
+    return { model: modelDir, data, kind: regression ? 'regression' : 'classification', examples: examples.length, metrics: rename(task.evaluate()) };
   }
   const cacheDir = path.join(os.tmpdir(), 'strata-eval-cache', createHash('sha256').update(path.resolve(modelDir)).digest('hex').slice(0, 12));
   const packed = packCorpus(data, { tokenizer, cacheDir, source: { field: options.field } });

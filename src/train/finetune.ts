@@ -165,7 +165,8 @@ function labelledExamples(c: FinetuneConfig, tokenizer: Tokenizer, labelNames: s
       if (i === undefined) throw new StrataError('argument', c.data, `label '${String(d.label).slice(0, 40)}' is not one of the model's labels (${labels.join(', ')})`);
       label = i;
     }
-    const ids = tokenizer.encode(d.text, { addSpecialTokens: true });
+    // a token covers at least one character, usually several: no need to encode a whole long document
+    const ids = tokenizer.encode(d.text.slice(0, c.maxLength * 16), { addSpecialTokens: true });
     return { ids: truncate(ids.length ? ids : [padIdOf(tokenizer)], c.maxLength, eos), label };
   };
   const { train, test } = c.task === 'regression' ? seededSplit(docs, Math.round(docs.length * (1 - c.testFraction)), c.seed) : splitLabelled(docs, { testFraction: c.testFraction, seed: c.seed });

@@ -309,7 +309,9 @@ export class ClassificationTask implements TrainingTask {
   }
 
   evaluate(): Record<string, number> {
-    const val = this.val.slice(0, this.options.evalLimit ?? this.val.length);
+    // a periodic evaluation scores an evenly spread subset: datasets are often sorted by label
+    const limit = Math.min(this.options.evalLimit ?? this.val.length, this.val.length);
+    const val = limit === this.val.length ? this.val : Array.from({ length: limit }, (_, i) => this.val[Math.floor((i * this.val.length) / limit)]!);
     if (!val.length) return {};
     const { predictions, logits } = this.predict(val);
     const L = logits[0]!.length;
