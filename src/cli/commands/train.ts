@@ -123,7 +123,7 @@ export function registerTrain(program: Command, io: CliIO): void {
         progress.stop();
         const summary = { out: r.out, steps: r.steps, loss: r.lastLoss, eval: r.eval, parameters: r.parameters, tokens_seen: r.tokensSeen, corpus_tokens: r.corpusTokens, seconds: r.seconds, resumed_from: r.resumedFrom };
         if (flags.json) io.out(`${JSON.stringify(summary)}\n`);
-        else io.out(`trained ${r.steps} steps in ${formatDuration(r.seconds)}: loss ${r.lastLoss.toFixed(4)}${r.eval?.['val_loss'] !== undefined ? `, val_loss ${r.eval['val_loss'].toFixed(4)} (perplexity ${r.eval['val_perplexity']?.toFixed(2)})` : ''}\nmodel: ${r.out} (strata generate --model ${r.out})\n`);
+        else io.out(`trained ${r.steps} steps in ${formatDuration(r.seconds)}: loss ${r.lastLoss.toFixed(4)}${r.eval?.['val_loss'] !== undefined ? `, val_loss ${r.eval['val_loss'].toFixed(4)} (perplexity ${r.eval['val_perplexity']?.toFixed(2)})` : ''}\nmodel: ${r.out} (${c.arch === 'bert' ? 'strata fill-mask' : 'strata generate'} --model ${r.out})\n`);
       } finally {
         progress.stop();
       }
