@@ -32,7 +32,12 @@ export function writeFileAtomic(file: string, chunks: Iterable<Uint8Array>): voi
     if (err instanceof StrataError) throw err;
     throw new StrataError('io', file, `cannot write file (${err instanceof Error ? err.message : String(err)})`);
   }
-  // make the rename itself durable; not every platform lets a directory be opened for fsync
+  // make the rename itself durable
+  fsyncDir(dir);
+}
+
+/** fsyncs a directory so a rename inside it survives a crash (best effort: not every platform allows it). */
+export function fsyncDir(dir: string): void {
   try {
     const dfd = fs.openSync(dir, 'r');
     try {

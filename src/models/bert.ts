@@ -9,6 +9,7 @@
 // Shapes: B batch, T tokens, C hidden, H heads, D head size, F intermediate, V vocab, L labels.
 
 import { StrataError, fmtShape } from '../errors.js';
+import { type LabelFields, parseLabelFields } from './heads.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { linear } from '../tensor/ops/linalg.js';
 import { gelu, relu, silu, tanh, where } from '../tensor/ops/elementwise.js';
@@ -25,7 +26,7 @@ const HIDDEN_ACTS = ['gelu', 'gelu_new', 'gelu_pytorch_tanh', 'relu', 'silu'] as
 export type BertActivation = (typeof HIDDEN_ACTS)[number];
 
 /** config.json of a BERT or RoBERTa checkpoint (names as Hugging Face writes them). */
-export interface BertConfig {
+export interface BertConfig extends LabelFields {
   model_type: BertModelType;
   architectures: string[] | null;
   vocab_size: number;
@@ -42,9 +43,6 @@ export interface BertConfig {
   hidden_dropout_prob: number;
   /** classifier dropout; null = hidden_dropout_prob */
   classifier_dropout: number | null;
-  /** label names by id (length = number of labels for classification heads) */
-  id2label: Record<string, string> | null;
-  num_labels: number;
 }
 
 export function parseBertConfig(raw: JsonObject, file: string, modelType: BertModelType): BertConfig {
@@ -54,18 +52,6 @@ export function parseBertConfig(raw: JsonObject, file: string, modelType: BertMo
   if (hidden % heads !== 0) c.fail('num_attention_heads', `(${heads}) must divide hidden_size (${hidden})`);
   const posType = c.string('position_embedding_type', 'absolute');
   if (posType !== 'absolute') c.fail('position_embedding_type', `'${posType}' is not supported (supported: 'absolute')`);
-  let id2label: Record<string, string> | null = null;
-  const labels: ConfigReader | null = c.object('id2label');
-  if (labels) {
-    id2label = {};
-    const n = Object.keys(labels.raw).length;
-    for (const [k, v] of Object.entries(labels.raw)) {
-      const id = Number(k);
-      if (!Number.isInteger(id) || id < 0 || id >= n) labels.fail(k, `is not a label id in [0, ${n})`);
-      if (typeof v !== 'string') return labels.fail(k, 'must be a label name (string)');
-      id2label[String(id)] = v;
-    }
-  }
   const vocab = c.requiredInt('vocab_size');
   return {
     model_type: modelType,
@@ -83,8 +69,7 @@ export function parseBertConfig(raw: JsonObject, file: string, modelType: BertMo
     initializer_range: c.number('initializer_range', 0.02, { min: 0 }),
     hidden_dropout_prob: c.number('hidden_dropout_prob', 0.1, { min: 0, max: 1 }),
     classifier_dropout: c.has('classifier_dropout') ? c.number('classifier_dropout', 0, { min: 0, max: 1 }) : null,
-    id2label,
-    num_labels: id2label ? Object.keys(id2label).length : c.int('num_labels', 2, { min: 1 }),
+    ...parseLabelFields(c),
   };
 }
 

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StrataError } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { fsyncDir, writeFileAtomic } from '../io/atomic.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { OptimizerState } from '../optim/optimizer.js';
 import { fromArray } from '../tensor/ops/creation.js';
@@ -48,19 +48,6 @@ function stepDirName(step: number): string {
 
 function ioError(where: string, err: unknown, what: string): StrataError {
   return err instanceof StrataError ? err : new StrataError('io', where, `${what} (${err instanceof Error ? err.message : String(err)})`);
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // best effort: not every platform lets a directory be opened for fsync
-  }
 }
 
 /** Optimizer buffers keyed by parameter index become tensors keyed by parameter name. */

@@ -10,8 +10,8 @@ import * as S from '../../src/index.js';
 import { generate } from '../../src/generation/index.js';
 import { loadGgufLlama } from '../../src/models/gguf.js';
 import { tinyLlama, writeTinyLlamaGguf } from '../helpers/tiny-llama-gguf.js';
+import { type Llama, loadLlamaCpp } from '../helpers/llama-cpp.js';
 
-type Llama = Awaited<ReturnType<typeof import('node-llama-cpp')['getLlama']>>;
 
 let llama: Llama | null = null;
 let skip: string | false = false;
@@ -21,12 +21,7 @@ const PROMPT = [1, 100, 37, 250, 19, 77, 300, 5];
 const TOLERANCE = { f32: 2e-3, f16: 5e-3, q8_0: 2e-2, q4_0: 6e-2, q4_k: 6e-2 } as const;
 
 before(async () => {
-  try {
-    const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-    llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
-  } catch (err) {
-    skip = `node-llama-cpp unavailable: ${(err as Error).message.split('\n')[0]}`;
-  }
+  ({ llama, skip } = await loadLlamaCpp());
   dir = mkdtempSync(path.join(tmpdir(), 'strata-gguf-'));
 });
 

