@@ -15,5 +15,33 @@ export {
 } from './bert.js';
 export { PreallocatedKVCache } from './kv-cache.js';
 export { ParamSource, Scope, ModuleGroup, type Init, type ParamSourceOptions } from './weights.js';
-export { MODELS, MODEL_TYPES, createModel, parseModelConfig, resolveArchitecture, type ModelType, type ModelConfig, type ModelEntry, type StrataModel } from './registry.js';
+export {
+  MODELS,
+  MODEL_TYPES,
+  createModel,
+  parseModelConfig,
+  resolveArchitecture,
+  type ModelType,
+  type ModelConfig,
+  type ModelEntry,
+  type StrataModel,
+  type HeadKind,
+  type ArchitectureFactory,
+} from './registry.js';
+export {
+  registeredArchitectures,
+  architectureCard,
+  headCard,
+  cardJson,
+  familyComparison,
+  familyRowJson,
+  comparisonCells,
+  FAMILY_TITLES,
+  MODEL_FAMILIES,
+  COMPARISON_ATTRIBUTES,
+  type RegisteredArchitecture,
+  type CardJson,
+  type FamilyRow,
+  type ComparisonAttribute,
+} from './cards.js';
 export { loadModel, saveModel, isCausalLM, type LoadOptions, type LoadedModel } from './load.js';

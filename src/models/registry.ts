@@ -4,12 +4,12 @@
 import { StrataError } from '../errors.js';
 import type { JsonObject } from '../io/config.js';
 import { ConfigReader } from '../io/config.js';
-import { type GPT2Config, GPT2LMHeadModel, gpt2ForSequenceClassification, parseGPT2Config } from './gpt2.js';
-import { type LlamaConfig, type LlamaModelType, LlamaForCausalLM, llamaForSequenceClassification, parseLlamaConfig } from './llama.js';
-import { type BertConfig, type BertModelType, BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification, BertModel, parseBertConfig } from './bert.js';
+import { type GPT2Config, GPT2_CARD, GPT2LMHeadModel, gpt2ForSequenceClassification, parseGPT2Config } from './gpt2.js';
+import { type LlamaConfig, type LlamaModelType, LLAMA_CARD, LlamaForCausalLM, llamaForSequenceClassification, parseLlamaConfig } from './llama.js';
+import { type BertConfig, type BertModelType, BERT_CARD, BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification, BertModel, parseBertConfig } from './bert.js';
 import { ParamSource, Scope } from './weights.js';
 import type { Generator } from '../tensor/random.js';
-import type { CausalLM, EncoderModel } from './types.js';
+import type { CausalLM, EncoderModel, ModelCard } from './types.js';
 import type { SequenceClassifier } from './heads.js';
 
 export type ModelType = 'gpt2' | LlamaModelType | BertModelType;
@@ -26,42 +26,56 @@ interface ConfigOf {
   roberta: BertConfig;
 }
 
+/** What an architecture puts on its model_type's base network; its card follows from it (cards.ts). */
+export type HeadKind = 'none' | 'causal-lm' | 'masked-lm' | 'sequence-classification' | 'question-answering';
+
+/** Builds one Hugging Face architecture over a parameter source, and names the head it carries. */
+export type ArchitectureFactory<C extends ModelConfig> = ((config: C, source: ParamSource) => StrataModel) & { readonly head: HeadKind };
+
+function withHead<C extends ModelConfig>(head: HeadKind, create: (config: C, source: ParamSource) => StrataModel): ArchitectureFactory<C> {
+  return Object.assign(create, { head });
+}
+
 export interface ModelEntry<C extends ModelConfig> {
   parseConfig(raw: JsonObject, file: string): C;
+  /** the card of this model_type's classes, readable without building one; each architecture's head adapts it */
+  card: ModelCard;
   /** the base model's key prefix ('transformer.', 'model.', 'bert.', 'roberta.') */
   basePrefix: string;
   /** used when config.json has no `architectures` */
   defaultArchitecture: string;
   /** Hugging Face architecture name -> constructor over a parameter source */
-  architectures: Readonly<Record<string, (config: C, source: ParamSource) => StrataModel>>;
+  architectures: Readonly<Record<string, ArchitectureFactory<C>>>;
   /** checkpoint keys that are not parameters (buffers, tied duplicates), skipped without complaint */
   ignoredKeys(config: C): readonly RegExp[];
 }
 
 const llamaEntry = (type: LlamaModelType, arch: string): ModelEntry<LlamaConfig> => ({
   parseConfig: (raw, file) => parseLlamaConfig(raw, file, type),
+  card: LLAMA_CARD,
   basePrefix: 'model.',
   defaultArchitecture: arch,
   // any llama-family architecture name loads through the one class
   architectures: {
-    [arch]: (c, s) => new LlamaForCausalLM(c, s),
-    ...(arch === 'LlamaForCausalLM' ? {} : { LlamaForCausalLM: (c, s) => new LlamaForCausalLM(c, s) }),
-    [arch.replace(/ForCausalLM$/, 'ForSequenceClassification')]: (c, s) => llamaForSequenceClassification(c, s),
+    [arch]: withHead('causal-lm', (c, s) => new LlamaForCausalLM(c, s)),
+    ...(arch === 'LlamaForCausalLM' ? {} : { LlamaForCausalLM: withHead('causal-lm', (c, s) => new LlamaForCausalLM(c, s)) }),
+    [arch.replace(/ForCausalLM$/, 'ForSequenceClassification')]: withHead('sequence-classification', (c, s) => llamaForSequenceClassification(c, s)),
   },
   ignoredKeys: (c) => [/\.rotary_emb\.inv_freq$/, ...(c.tie_word_embeddings ? [/^lm_head\.weight$/] : [])],
 });
 
 const bertEntry = (type: BertModelType, prefix: 'Bert' | 'Roberta'): ModelEntry<BertConfig> => ({
   parseConfig: (raw, file) => parseBertConfig(raw, file, type),
+  card: BERT_CARD,
   basePrefix: `${type}.`,
   defaultArchitecture: `${prefix}ForMaskedLM`,
   architectures: {
     // a base-model checkpoint has no prefix; one saved with a head has it
-    [`${prefix}Model`]: (c, s) => new BertModel(c, new Scope(s, [...(s.checkpoint?.tensors.keys() ?? [])].some((k) => k.startsWith(`${type}.`)) ? `${type}.` : '')),
-    [`${prefix}ForMaskedLM`]: (c, s) => new BertForMaskedLM(c, s),
-    ...(type === 'bert' ? { BertForPreTraining: (c: BertConfig, s: ParamSource) => new BertForMaskedLM(c, s) } : {}),
-    [`${prefix}ForSequenceClassification`]: (c, s) => new BertForSequenceClassification(c, s),
-    [`${prefix}ForQuestionAnswering`]: (c, s) => new BertForQuestionAnswering(c, s),
+    [`${prefix}Model`]: withHead('none', (c, s) => new BertModel(c, new Scope(s, [...(s.checkpoint?.tensors.keys() ?? [])].some((k) => k.startsWith(`${type}.`)) ? `${type}.` : ''))),
+    [`${prefix}ForMaskedLM`]: withHead('masked-lm', (c, s) => new BertForMaskedLM(c, s)),
+    ...(type === 'bert' ? { BertForPreTraining: withHead('masked-lm', (c: BertConfig, s: ParamSource) => new BertForMaskedLM(c, s)) } : {}),
+    [`${prefix}ForSequenceClassification`]: withHead('sequence-classification', (c, s) => new BertForSequenceClassification(c, s)),
+    [`${prefix}ForQuestionAnswering`]: withHead('question-answering', (c, s) => new BertForQuestionAnswering(c, s)),
   },
   ignoredKeys: () => [/embeddings\.position_ids$/, /^cls\.predictions\.decoder\.(weight|bias)$/, /^lm_head\.decoder\.(weight|bias)$/, /^cls\.seq_relationship\./],
 });
@@ -69,9 +83,13 @@ const bertEntry = (type: BertModelType, prefix: 'Bert' | 'Roberta'): ModelEntry<
 export const MODELS: { readonly [K in ModelType]: ModelEntry<ConfigOf[K]> } = {
   gpt2: {
     parseConfig: parseGPT2Config,
+    card: GPT2_CARD,
     basePrefix: 'transformer.',
     defaultArchitecture: 'GPT2LMHeadModel',
-    architectures: { GPT2LMHeadModel: (c, s) => new GPT2LMHeadModel(c, s), GPT2ForSequenceClassification: (c, s) => gpt2ForSequenceClassification(c, s) },
+    architectures: {
+      GPT2LMHeadModel: withHead('causal-lm', (c, s) => new GPT2LMHeadModel(c, s)),
+      GPT2ForSequenceClassification: withHead('sequence-classification', (c, s) => gpt2ForSequenceClassification(c, s)),
+    },
     ignoredKeys: () => [/(^|\.)h\.\d+\.attn\.(bias|masked_bias)$/, /^lm_head\.weight$/],
   },
   llama: llamaEntry('llama', 'LlamaForCausalLM'),

@@ -4,6 +4,7 @@ import { registerBench } from './bench.js';
 import { registerEncode } from './encode.js';
 import { registerGenerate } from './generate.js';
 import { registerInspect } from './inspect.js';
+import { registerModels } from './models.js';
 import { registerTokenizer } from './tokenizer.js';
 import { registerTrain } from './train.js';
 
@@ -19,6 +20,7 @@ export const commandGroups = {
   generate: registerGenerate,
   encode: registerEncode,
   inspect: registerInspect,
+  models: registerModels,
   tokenizer: registerTokenizer,
   train: registerTrain,
 } as const satisfies Record<string, RegisterCommand>;
