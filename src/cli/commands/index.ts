@@ -4,6 +4,7 @@ import { registerBench } from './bench.js';
 import { registerEncode } from './encode.js';
 import { registerGenerate } from './generate.js';
 import { registerInspect } from './inspect.js';
+import { registerServe } from './serve.js';
 import { registerModels } from './models.js';
 import { registerTokenizer } from './tokenizer.js';
 import { registerTrain } from './train.js';
@@ -20,6 +21,7 @@ export const commandGroups = {
   generate: registerGenerate,
   encode: registerEncode,
   inspect: registerInspect,
+  serve: registerServe,
   models: registerModels,
   tokenizer: registerTokenizer,
   train: registerTrain,

@@ -1,0 +1,203 @@
+// The model side of the server: loads one model and answers the messages of protocol.ts. It runs in
+// a worker thread (worker.ts) or, with `workers: false`, in the HTTP thread itself; either way it
+// only ever sees messages, so both paths behave the same.
+//
+// Generation steps one token at a time and hands control back to the event loop between steps, so
+// a `cancel` (or a `prepare` for the next request) is read while a long generation runs.
+
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { StrataError } from '../errors.js';
+import { Decoding, type GenerateOptions, type TokenLogprob } from '../generation/generate.js';
+import { BertModel } from '../models/bert.js';
+import { isCausalLM } from '../models/load.js';
+import { embedTexts } from '../pipelines/encoder.js';
+import { loadForInference, type InferenceModel } from '../pipelines/load.js';
+import { checkTokenIds, type ChatMessage, type Tokenizer } from '../tokenizers/tokenizer.js';
+import type { FromWorker, ModelInfo, PromptInput, RunnerSpec, ToWorker, WireChunk, WireError, WireGenerateOptions, WireLogprob, WireToken } from './protocol.js';
+import { buildResponseConstraint } from './response-format.js';
+
+export type Post = (message: FromWorker, transfer?: ArrayBuffer[]) => void;
+
+/** A StrataError is the request's fault (400); anything else is a bug on this side (500). */
+export function wireError(err: unknown): WireError {
+  if (err instanceof StrataError && err.code !== 'backend' && err.code !== 'io') return { status: 400, message: err.message };
+  return { status: 500, message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
+}
+
+function encoderOf(m: InferenceModel): BertModel | null {
+  if (m.model instanceof BertModel) return m.model;
+  if ('encoder' in m.model && m.model.encoder instanceof BertModel) return m.model.encoder;
+  return null;
+}
+
+function describe(spec: RunnerSpec, m: InferenceModel): ModelInfo {
+  const encoder = encoderOf(m);
+  const kind = m.model.kind === 'decoder-only' || m.model.kind === 'encoder' ? m.model.kind : 'other';
+  return {
+    id: spec.id,
+    path: m.path,
+    architecture: m.architecture,
+    modelType: m.modelType,
+    kind,
+    card: m.card,
+    contextLength: m.model.maxPositions,
+    vocabSize: m.model.vocabSize,
+    hasTokenizer: m.tokenizer !== null,
+    hasChatTemplate: m.tokenizer?.chatTemplate !== undefined,
+    canGenerate: isCausalLM(m.model),
+    canEmbed: encoder !== null && m.tokenizer !== null,
+    embeddingSize: encoder && m.tokenizer ? encoder.config.hidden_size : null,
+  };
+}
+
+/** A conversation as text: the tokenizer's chat template, or plain "role: content" lines without one. */
+function renderChat(tok: Tokenizer, messages: ChatMessage[]): number[] {
+  if (!tok.chatTemplate) {
+    const text = `${messages.map((x) => `${x.role}: ${x.content}`).join('\n')}\nassistant:`;
+    return tok.encode(text, { addSpecialTokens: true });
+  }
+  // the template writes the BOS token itself when the model wants one
+  return tok.encode(tok.applyChatTemplate(messages, { addGenerationPrompt: true }), { addSpecialTokens: false });
+}
+
+export class ModelRunner {
+  private readonly running = new Map<number, AbortController>();
+  private readonly tokenText = new Map<number, WireToken>();
+
+  private constructor(
+    private readonly m: InferenceModel,
+    readonly info: ModelInfo,
+    private readonly post: Post,
+  ) {}
+
+  static async load(spec: RunnerSpec, post: Post): Promise<ModelRunner> {
+    const m = await loadForInference(spec.path);
+    return new ModelRunner(m, describe(spec, m), post);
+  }
+
+  handle(msg: ToWorker): void {
+    switch (msg.type) {
+      case 'prepare':
+        this.guard(msg.id, () => this.post({ type: 'prepared', id: msg.id, prompts: msg.prompts.map((p) => this.tokenize(p)) }));
+        return;
+      case 'generate':
+        void this.generate(msg.id, msg.prompts, msg.n, msg.options);
+        return;
+      case 'embed':
+        this.guard(msg.id, () => this.embed(msg.id, msg.texts));
+        return;
+      case 'cancel':
+        this.running.get(msg.id)?.abort();
+        return;
+    }
+  }
+
+  private guard(id: number, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.post({ type: 'error', id, ...wireError(err) });
+    }
+  }
+
+  private tokenizer(op: string): Tokenizer {
+    if (!this.m.tokenizer) throw new StrataError('argument', op, `model '${this.info.id}' has no tokenizer: send the prompt as token ids`);
+    return this.m.tokenizer;
+  }
+
+  private tokenize(p: PromptInput): number[] {
+    if ('ids' in p) {
+      checkTokenIds(p.ids, this.info.vocabSize, 'prompt');
+      return p.ids;
+    }
+    if ('text' in p) return this.tokenizer('prompt').encode(p.text, { addSpecialTokens: true });
+    return renderChat(this.tokenizer('messages'), p.chat);
+  }
+
+  /** The text and bytes of a token id, for log-probabilities (cached: the same ids come back often). */
+  private token(id: number, logprob: number): WireToken {
+    let t = this.tokenText.get(id);
+    if (!t) {
+      const text = this.m.tokenizer ? this.m.tokenizer.decode([id]) : String(id);
+      t = { token: text, bytes: [...Buffer.from(text, 'utf8')], logprob: 0 };
+      if (this.tokenText.size < 65536) this.tokenText.set(id, t);
+    }
+    return { ...t, logprob };
+  }
+
+  private wireLogprob(lp: TokenLogprob): WireLogprob {
+    return { ...this.token(lp.token, lp.logprob), top: lp.top.map((x) => this.token(x.token, x.logprob)) };
+  }
+
+  private async generate(id: number, prompts: number[][], n: number, w: WireGenerateOptions): Promise<void> {
+    const abort = new AbortController();
+    this.running.set(id, abort);
+    let started = false;
+    try {
+      if (!isCausalLM(this.m.model)) throw new StrataError('argument', 'generate', `model '${this.info.id}' (${this.info.architecture}) does not generate text`);
+      const model = this.m.model;
+      const tokenizer = this.m.tokenizer ?? undefined;
+      const stopTokens = tokenizer?.endOfGenerationIds ?? [];
+      const options: GenerateOptions = {
+        maxTokens: w.maxTokens,
+        temperature: w.temperature,
+        topP: w.topP,
+        presencePenalty: w.presencePenalty,
+        frequencyPenalty: w.frequencyPenalty,
+        seed: w.seed,
+        stop: w.stop,
+        logprobs: w.logprobs,
+        tokenizer,
+        stopTokens,
+        padTokenId: tokenizer?.special.pad ?? tokenizer?.special.eos ?? 0,
+        signal: abort.signal,
+      };
+      if (w.responseFormat) Object.assign(options, await buildResponseConstraint(w.responseFormat, this.tokenizer('response_format'), stopTokens));
+      const rows = prompts.flatMap((p) => Array.from({ length: n }, () => p));
+      const decoding = new Decoding(model, rows, options);
+      const eog = new Set(stopTokens);
+      this.post({ type: 'started', id });
+      started = true;
+      while (!decoding.done) {
+        const chunks: WireChunk[] = [];
+        decoding.step().forEach((c, choice) => {
+          if (!c) return;
+          const counted = !eog.has(c.token);
+          chunks.push({ choice, delta: c.delta, counted, logprob: c.logprob && counted ? this.wireLogprob(c.logprob) : undefined });
+        });
+        if (chunks.length) this.post({ type: 'chunks', id, chunks });
+        await nextTurn();
+      }
+      const results = decoding.results();
+      this.post({
+        type: 'done',
+        id,
+        promptTokens: prompts.reduce((a, p) => a + p.length, 0),
+        cancelled: abort.signal.aborted,
+        choices: results.map((r, choice) => ({ choice, text: r.text ?? '', finishReason: r.finishReason, completionTokens: r.tokens.length })),
+      });
+    } catch (err) {
+      // once decoding has started the request has been accepted: a failure now is this side's
+      const e = wireError(err);
+      this.post({ type: 'error', id, ...(started ? { status: 500, message: `generation failed: ${e.message}` } : e) });
+    } finally {
+      this.running.delete(id);
+    }
+  }
+
+  private embed(id: number, texts: string[]): void {
+    const encoder = encoderOf(this.m);
+    if (!encoder) throw new StrataError('argument', 'embeddings', `model '${this.info.id}' (${this.info.architecture}) is not an encoder`);
+    const tok = this.tokenizer('embeddings');
+    let promptTokens = 0;
+    texts.forEach((t, i) => {
+      const count = tok.encode(t, { addSpecialTokens: true }).length;
+      if (count > this.info.contextLength) {
+        throw new StrataError('argument', 'embeddings', `input[${i}] is ${count} tokens, more than the model's context of ${this.info.contextLength}`);
+      }
+      promptTokens += count;
+    });
+    const vectors = embedTexts(encoder, tok, texts, { pooling: 'mean', normalize: true }).map((v) => Float32Array.from(v));
+    this.post({ type: 'embedded', id, vectors, promptTokens }, vectors.map((v) => v.buffer as ArrayBuffer));
+  }
+}
