@@ -13,6 +13,37 @@ export {
   type BertActivation,
   type BertModelOptions,
 } from './bert.js';
+export {
+  ViTModel,
+  ViTForImageClassification,
+  VIT_CARD,
+  PatchEmbedding,
+  parseViTConfig,
+  applyActivation,
+  ACTIVATIONS,
+  type ViTConfig,
+  type ViTModelOptions,
+  type Activation,
+  type SizeField,
+} from './vit.js';
+export {
+  CLIPModel,
+  CLIPTextModel,
+  CLIPVisionModel,
+  CLIPEncoder,
+  CLIP_CARD,
+  l2Normalize,
+  parseCLIPConfig,
+  parseCLIPTextConfig,
+  parseCLIPVisionConfig,
+  type CLIPConfig,
+  type CLIPTextConfig,
+  type CLIPVisionConfig,
+  type CLIPTowerConfig,
+  type CLIPTowerOutput,
+  type CLIPInputs,
+  type CLIPOutput,
+} from './clip/index.js';
 export { PreallocatedKVCache } from './kv-cache.js';
 export { ParamSource, Scope, ModuleGroup, type Init, type ParamSourceOptions } from './weights.js';
 export {

@@ -7,14 +7,16 @@ import { ConfigReader } from '../io/config.js';
 import { type GPT2Config, GPT2_CARD, GPT2LMHeadModel, gpt2ForSequenceClassification, parseGPT2Config } from './gpt2.js';
 import { type LlamaConfig, type LlamaModelType, LLAMA_CARD, LlamaForCausalLM, llamaForSequenceClassification, parseLlamaConfig } from './llama.js';
 import { type BertConfig, type BertModelType, BERT_CARD, BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification, BertModel, parseBertConfig } from './bert.js';
+import { type ViTConfig, VIT_CARD, ViTForImageClassification, ViTModel, parseViTConfig } from './vit.js';
+import { type CLIPConfig, CLIP_CARD, CLIPModel, parseCLIPConfig } from './clip/index.js';
 import { ParamSource, Scope } from './weights.js';
 import type { Generator } from '../tensor/random.js';
-import type { CausalLM, EncoderModel, ModelCard } from './types.js';
+import type { CausalLM, DualEncoderModel, EncoderModel, ModelCard, VisionEncoderModel } from './types.js';
 import type { SequenceClassifier } from './heads.js';
 
-export type ModelType = 'gpt2' | LlamaModelType | BertModelType;
-export type ModelConfig = GPT2Config | LlamaConfig | BertConfig;
-export type StrataModel = CausalLM | EncoderModel | SequenceClassifier;
+export type ModelType = 'gpt2' | LlamaModelType | BertModelType | 'vit' | 'clip';
+export type ModelConfig = GPT2Config | LlamaConfig | BertConfig | ViTConfig | CLIPConfig;
+export type StrataModel = CausalLM | EncoderModel | SequenceClassifier | VisionEncoderModel | DualEncoderModel;
 
 interface ConfigOf {
   gpt2: GPT2Config;
@@ -24,6 +26,8 @@ interface ConfigOf {
   palm: LlamaConfig;
   bert: BertConfig;
   roberta: BertConfig;
+  vit: ViTConfig;
+  clip: CLIPConfig;
 }
 
 /** What an architecture puts on its model_type's base network; its card follows from it (cards.ts). */
@@ -98,6 +102,27 @@ export const MODELS: { readonly [K in ModelType]: ModelEntry<ConfigOf[K]> } = {
   palm: llamaEntry('palm', 'PalmForCausalLM'),
   bert: bertEntry('bert', 'Bert'),
   roberta: bertEntry('roberta', 'Roberta'),
+  vit: {
+    parseConfig: parseViTConfig,
+    card: VIT_CARD,
+    basePrefix: 'vit.',
+    defaultArchitecture: 'ViTModel',
+    architectures: {
+      // a ViTModel saved alone has no `vit.` prefix; the source then drops it
+      ViTModel: withHead('none', (c, s) => new ViTModel(c, new Scope(s, 'vit.'))),
+      ViTForImageClassification: withHead('sequence-classification', (c, s) => new ViTForImageClassification(c, s)),
+    },
+    // a classifier checkpoint may carry the pooler it does not use, as transformers skips it
+    ignoredKeys: () => [/^vit\.pooler\.dense\.(weight|bias)$/],
+  },
+  clip: {
+    parseConfig: parseCLIPConfig,
+    card: CLIP_CARD,
+    basePrefix: '',
+    defaultArchitecture: 'CLIPModel',
+    architectures: { CLIPModel: withHead('none', (c, s) => new CLIPModel(c, s)) },
+    ignoredKeys: () => [/\.embeddings\.position_ids$/],
+  },
 };
 
 export const MODEL_TYPES = Object.keys(MODELS) as ModelType[];

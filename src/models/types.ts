@@ -22,7 +22,7 @@ export interface ModelCard {
 }
 
 /** Generation glue is keyed by architecture family, not by model. */
-export type ArchitectureKind = 'decoder-only' | 'encoder' | 'encoder-decoder' | 'vision-encoder-decoder' | 'dual-encoder';
+export type ArchitectureKind = 'decoder-only' | 'encoder' | 'vision-encoder' | 'encoder-decoder' | 'vision-encoder-decoder' | 'dual-encoder';
 
 /**
  * A preallocated key/value cache for one model and batch: per layer, K and V of shape
@@ -94,4 +94,42 @@ export interface EncoderModel extends Module {
   readonly maxPositions: number;
   /** ids (B, T) i32 -> hidden states (and the pooled vector when the model has a pooler) */
   encode(ids: Tensor, options?: EncoderForwardOptions): EncoderOutput;
+}
+
+/** An image encoder (ViT) with or without a task head. */
+export interface VisionEncoderModel extends Module {
+  readonly kind: 'vision-encoder';
+  readonly card: ModelCard;
+  /** (height, width) of the images the position table fits */
+  readonly imageSize: readonly [number, number];
+  readonly numChannels: number;
+  /** tokens the position table holds: patches + 1 ([CLS]) */
+  readonly maxPositions: number;
+  /** 0: images have no token vocabulary (kept so code over every StrataModel can read it) */
+  readonly vocabSize: 0;
+  /** pixel values (B, Ci, H, W) f32 -> hidden states (B, 1 + patches, C) (and the pooled vector when the model has a pooler) */
+  encodeImage(pixelValues: Tensor): EncoderOutput;
+}
+
+/** Options of a text tower's forward pass (CLIP). */
+export interface TextTowerOptions {
+  /** (B, T) bool or integer, nonzero where a position holds a real token; omitted = no padding */
+  attentionMask?: Tensor;
+  /** (B, T) i32 positions; default 0..T-1 */
+  positionIds?: Tensor;
+}
+
+/** An image tower and a text tower projecting into one embedding space (CLIP). */
+export interface DualEncoderModel extends Module {
+  readonly kind: 'dual-encoder';
+  readonly card: ModelCard;
+  readonly vocabSize: number;
+  /** longest text the text tower's position table holds */
+  readonly maxPositions: number;
+  readonly imageSize: readonly [number, number];
+  readonly numChannels: number;
+  /** pixel values (B, Ci, H, W) -> projected image features (B, E), not normalized */
+  getImageFeatures(pixelValues: Tensor): Tensor;
+  /** ids (B, T) i32 -> projected text features (B, E), not normalized */
+  getTextFeatures(ids: Tensor, options?: TextTowerOptions): Tensor;
 }
