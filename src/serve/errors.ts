@@ -77,19 +77,20 @@ function validationError(errors: readonly AjvErrorLike[]): ApiError {
   }
   const param = paramName(first.instancePath);
   const where = param ? `'${param}'` : 'the request body';
-  const anyOf = errors.some((e) => e.keyword === 'anyOf' && e.instancePath === first.instancePath);
-  if (first.keyword === 'type') {
-    const types = anyOf ? [...new Set(errors.filter((e) => e.keyword === 'type' && e.instancePath === first.instancePath).map((e) => String(e.params.type)))] : [String(first.params.type)];
-    return badRequest(`Invalid type for ${where}: expected ${types.join(' or ').replace(/,/g, ' or ')}.`, param || null, 'invalid_type');
-  }
-  return badRequest(`Invalid value for ${where}: ${first.message ?? first.keyword}.`, param || null, 'invalid_value');
+  const here = errors.filter((e) => e.instancePath === first.instancePath);
+  const anyOf = here.some((e) => e.keyword === 'anyOf');
+  // of several allowed shapes, one had the right type but a wrong value: that is the one to explain
+  const wrongValue = anyOf ? here.find((e) => e.keyword !== 'type' && e.keyword !== 'anyOf') : first.keyword === 'type' ? undefined : first;
+  if (wrongValue) return badRequest(`Invalid value for ${where}: ${wrongValue.message ?? wrongValue.keyword}.`, param || null, 'invalid_value');
+  const types = [...new Set(here.filter((e) => e.keyword === 'type').map((e) => String(e.params.type)))];
+  return badRequest(`Invalid type for ${where}: expected ${types.join(' or ').replace(/,/g, ' or ')}.`, param || null, 'invalid_type');
 }
 
-const FASTIFY_CODES: Record<string, (e: FastifyError) => ApiError> = {
+const FASTIFY_CODES: Record<string, (e: FastifyError, contentType: string) => ApiError> = {
   FST_ERR_CTP_BODY_TOO_LARGE: () => new ApiError(413, 'The request body is larger than this server accepts.', { code: 'request_too_large' }),
   FST_ERR_CTP_EMPTY_JSON_BODY: () => badRequest('The request body is empty: send a JSON object.', null, 'empty_body'),
   FST_ERR_CTP_INVALID_JSON_BODY: (e) => badRequest(`The request body is not valid JSON (${e.message}).`, null, 'invalid_json'),
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: (e) => new ApiError(415, `Unsupported content type: ${e.message.replace(/^Unsupported Media Type:?\s*/i, '') || 'unknown'}. Send application/json.`, { code: 'unsupported_media_type' }),
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: (_e, contentType) => new ApiError(415, `Unsupported content type '${contentType}'. Send application/json.`, { code: 'unsupported_media_type' }),
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => badRequest('The request body length does not match its Content-Length header.', null, 'invalid_content_length'),
   FST_REQ_FILE_TOO_LARGE: () => new ApiError(413, 'The uploaded file is larger than this server accepts.', { code: 'request_too_large' }),
   FST_PARTS_LIMIT: () => badRequest('Too many parts in the multipart upload.', null, 'too_many_parts'),
@@ -99,12 +100,12 @@ const FASTIFY_CODES: Record<string, (e: FastifyError) => ApiError> = {
 };
 
 /** Any thrown value as an ApiError: 4xx for what the request did wrong, 500 for the rest. */
-export function toApiError(err: unknown): ApiError {
+export function toApiError(err: unknown, contentType = ''): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof StrataError) return err.code === 'io' || err.code === 'backend' ? new ApiError(500, err.message) : badRequest(err.message);
   const fe = err as Partial<FastifyError> & { validation?: AjvErrorLike[] };
   if (fe && Array.isArray(fe.validation) && fe.validation.length) return validationError(fe.validation);
-  if (fe && typeof fe.code === 'string' && FASTIFY_CODES[fe.code]) return FASTIFY_CODES[fe.code]!(fe as FastifyError);
+  if (fe && typeof fe.code === 'string' && FASTIFY_CODES[fe.code]) return FASTIFY_CODES[fe.code]!(fe as FastifyError, contentType);
   if (err instanceof SyntaxError || fe?.statusCode === 400) return badRequest(`The request body is not valid JSON (${(err as Error).message}).`, null, 'invalid_json');
   const status = typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500 ? fe.statusCode : 500;
   const message = err instanceof Error ? err.message : String(err);

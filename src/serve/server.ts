@@ -111,7 +111,7 @@ export async function createServer(options: ServeOptions): Promise<StrataServer>
     done();
   });
   app.setErrorHandler((err, req, reply) => {
-    const e = toApiError(err);
+    const e = toApiError(err, req.headers['content-type']);
     if (e.status >= 500) req.log.error(err);
     void reply.status(e.status).headers(e.headers).send(e.body());
   });
