@@ -37,3 +37,39 @@ export {
 } from './gguf.js';
 export { normalizeGgufValue } from './gguf-infer.js';
 export { MappedFile, mapFile, mmapAvailable, MAX_RANGE_BYTES, type MapOptions } from './mmap.js';
+export {
+  loadImage,
+  preloadImageDecoder,
+  rgbImage,
+  resizeImage,
+  centerCrop,
+  centerCropOffset,
+  DEFAULT_MAX_IMAGE_PIXELS,
+  RESAMPLE_FILTERS,
+  type RgbImage,
+  type LoadImageOptions,
+  type ResizeOptions,
+  type ResampleFilter,
+} from './image.js';
+export {
+  parseImageProcessorConfig,
+  readImageProcessorConfig,
+  imageProcessorConfig,
+  imageProcessorConfigToJson,
+  resizeOutputSize,
+  resizeForProcessor,
+  pixelValuesFromResized,
+  preprocessImages,
+  PREPROCESSOR_CONFIG_FILE,
+  MAX_PROCESSOR_SIDE,
+  OPENAI_CLIP_MEAN,
+  OPENAI_CLIP_STD,
+  IMAGENET_STANDARD_MEAN,
+  IMAGENET_STANDARD_STD,
+  type ImageProcessorConfig,
+  type ImageProcessorFamily,
+  type ReadImageProcessorOptions,
+  type ResizeTarget,
+  type CropSize,
+  type RgbValues,
+} from './preprocessor.js';
