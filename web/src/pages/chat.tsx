@@ -1,0 +1,170 @@
+// Chat: streams /v1/chat/completions (SSE over fetch) into the last assistant message; Stop aborts
+// the request, which also cancels the generation on the server.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { apiUrl, errorOf, emits, type ModelsState, type ServedModel } from '../api.js';
+import { readSse } from '../sse.js';
+import { ModelPicker } from './common.js';
+
+interface Message {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+interface Stats {
+  tokens: number;
+  seconds: number;
+  finish: string | null;
+}
+
+/**
+ * A chat model generates text. The card says so by emitting text and adapting by prompting: an
+ * encoder's masked-LM or span head emits text too, but cannot be prompted to continue it.
+ */
+const canChat = (m: ServedModel) => m.card === null || (emits(m, 'text') && (m.card.adaptability.length === 0 || m.card.adaptability.includes('prompting')));
+
+export function ChatPage({ state }: { state: ModelsState }) {
+  const chatModels = state.models.filter(canChat);
+  const [model, setModel] = useState('');
+  const [system, setSystem] = useState('');
+  const [temperature, setTemperature] = useState(0.7);
+  const [maxTokens, setMaxTokens] = useState(128);
+  /** empty: a fresh random answer each time; a number repeats the same sampling */
+  const [seed, setSeed] = useState('');
+  const [messages, setMessages] = useState<Message[]>([]);
+  const [input, setInput] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [stats, setStats] = useState<Stats | null>(null);
+  const abort = useRef<AbortController | null>(null);
+  const log = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    if (!chatModels.some((m) => m.id === model) && chatModels.length) setModel(chatModels[0]!.id);
+  }, [state.models]);
+  useEffect(() => () => abort.current?.abort(), []);
+  useEffect(() => {
+    log.current?.scrollTo({ top: log.current.scrollHeight });
+  }, [messages]);
+
+  async function send(e: Event) {
+    e.preventDefault();
+    const prompt = input.trim();
+    if (!prompt || busy || !model) return;
+    const history: Message[] = [...messages, { role: 'user', content: prompt }];
+    setMessages([...history, { role: 'assistant', content: '' }]);
+    setInput('');
+    setError(null);
+    setBusy(true);
+    const controller = new AbortController();
+    abort.current = controller;
+    const started = performance.now();
+    let tokens = 0;
+    let finish: string | null = null;
+    let answer = '';
+    try {
+      const res = await fetch(apiUrl('/v1/chat/completions'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({
+          model,
+          messages: system.trim() ? [{ role: 'system', content: system.trim() }, ...history] : history,
+          stream: true,
+          temperature,
+          max_tokens: maxTokens,
+          ...(seed.trim() === '' ? {} : { seed: Number(seed) }),
+        }),
+        signal: controller.signal,
+      });
+      if (!res.ok || res.body === null) throw await errorOf(res);
+      for await (const data of readSse(res.body)) {
+        const chunk = JSON.parse(data) as { choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[]; error?: { message?: string } };
+        if (chunk.error) throw new Error(chunk.error.message ?? 'the server ended the stream with an error');
+        const choice = chunk.choices?.[0];
+        const piece = choice?.delta?.content;
+        if (piece) {
+          answer += piece;
+          tokens++;
+          setMessages([...history, { role: 'assistant', content: answer }]);
+          setStats({ tokens, seconds: (performance.now() - started) / 1000, finish });
+        }
+        if (choice?.finish_reason) finish = choice.finish_reason;
+      }
+    } catch (err) {
+      if (controller.signal.aborted) finish = 'stopped';
+      else setError((err as Error).message);
+    } finally {
+      setStats({ tokens, seconds: (performance.now() - started) / 1000, finish });
+      setBusy(false);
+      abort.current = null;
+    }
+  }
+
+  return (
+    <section class="page chat">
+      <h1>Chat</h1>
+      <div class="controls">
+        <ModelPicker models={chatModels} value={model} onChange={setModel} label="Model" />
+        <label>
+          Temperature <output>{temperature.toFixed(2)}</output>
+          <input type="range" name="temperature" min="0" max="2" step="0.05" value={temperature} onInput={(e) => setTemperature(Number(e.currentTarget.value))} />
+        </label>
+        <label>
+          Max tokens
+          <input type="number" name="max_tokens" min="1" max="4096" value={maxTokens} onInput={(e) => setMaxTokens(Math.max(1, Number(e.currentTarget.value) || 1))} />
+        </label>
+        <label>
+          Seed
+          <input type="number" name="seed" min="0" step="1" placeholder="random" value={seed} onInput={(e) => setSeed(e.currentTarget.value.replace(/[^0-9]/g, ''))} />
+        </label>
+        <button type="button" class="secondary" disabled={busy || messages.length === 0} onClick={() => (setMessages([]), setStats(null), setError(null))}>
+          Clear
+        </button>
+      </div>
+      {!state.loading && chatModels.length === 0 && <p class="notice">No served model generates text. Start the server with a language model: <code>strata serve --model DIR</code>.</p>}
+      <details class="system">
+        <summary>System prompt</summary>
+        <textarea name="system" rows={2} value={system} onInput={(e) => setSystem(e.currentTarget.value)} placeholder="You are a helpful assistant." />
+      </details>
+      <div class="log" ref={log} aria-live="polite">
+        {messages.length === 0 && <p class="hint">Ask something; the answer streams in token by token.</p>}
+        {messages.map((m, i) => (
+          <div key={i} class={`msg ${m.role}`} data-role={m.role}>
+            <span class="who">{m.role === 'user' ? 'You' : model}</span>
+            <div class="text">{m.content || (busy && i === messages.length - 1 ? '…' : '')}</div>
+          </div>
+        ))}
+      </div>
+      {error && (
+        <p class="notice error" role="alert">
+          {error}
+        </p>
+      )}
+      <form class="composer" onSubmit={send}>
+        <textarea
+          name="prompt"
+          rows={2}
+          value={input}
+          placeholder="Message"
+          onInput={(e) => setInput(e.currentTarget.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey) send(e);
+          }}
+        />
+        {busy ? (
+          <button type="button" class="stop" onClick={() => abort.current?.abort()}>
+            Stop
+          </button>
+        ) : (
+          <button type="submit" disabled={!model || !input.trim()}>
+            Send
+          </button>
+        )}
+      </form>
+      {stats && (
+        <p class="stats">
+          {stats.tokens} chunks in {stats.seconds.toFixed(2)} s ({(stats.tokens / Math.max(stats.seconds, 1e-3)).toFixed(1)}/s){stats.finish ? ` · ${stats.finish}` : ''}
+        </p>
+      )}
+    </section>
+  );
+}
