@@ -53,12 +53,11 @@ test('models --compare prints the three families computed from the cards', async
     assert.ok(widest(r.stdout) <= width, `a line is wider than ${width}`);
     for (const title of Object.values(FAMILY_TITLES)) assert.ok(r.stdout.includes(title), title);
     for (const label of ['primary data type', 'purpose', 'architecture', 'examples', 'adaptability', 'input modalities', 'output', 'applications']) assert.ok(r.stdout.includes(label), label);
-    // the family without a registered model says so (wrapped within its column at 80)
-    assert.match(r.stdout, width > 80 ? /no registered model yet/ : /no registered/);
+    assert.match(r.stdout, /^registered models +.*clip\s*$/m, 'CLIP is the first multi-modal model');
   }
   const r = await strata('models', '--compare', '--width', '120');
   assert.match(r.stdout, /^architecture +decoder-only transformer, .* decoder-only transformer, /m);
-  assert.match(r.stdout, /^registered models +gpt2, llama, mistral, qwen2, palm, +gpt2, llama/m);
+  assert.match(r.stdout, /^registered models +gpt2, llama, mistral, qwen2,.* +gpt2, llama, mistral, qwen2,/m);
 });
 
 test('models --compare --json prints one row per family', async () => {
@@ -68,7 +67,8 @@ test('models --compare --json prints one row per family', async () => {
   assert.deepEqual(rows.map((row) => row.family), ['large-language', 'foundation', 'multi-modal']);
   assert.ok(rows[0]!.model_types.includes('llama') && rows[0]!.examples.includes('gpt2'));
   assert.deepEqual(rows[0]!.input_modalities, ['text']);
-  assert.equal(rows[2]!.note, 'no registered model yet');
+  assert.equal(rows[2]!.note, null);
+  assert.deepEqual(rows[2]!.model_types, ['clip']);
 });
 
 test('models refuses a width it cannot wrap to', async () => {

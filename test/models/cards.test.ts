@@ -25,6 +25,12 @@ const TINY: Record<string, Record<string, unknown>> = {
   gpt2: { vocab_size: 16, n_positions: 8, n_embd: 8, n_layer: 1, n_head: 2 },
   llama: { vocab_size: 16, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 8 },
   bert: { vocab_size: 16, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 8, pad_token_id: 1 },
+  vit: { hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, image_size: 8, patch_size: 4 },
+  clip: {
+    projection_dim: 8,
+    text_config: { vocab_size: 16, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 8, eos_token_id: 15 },
+    vision_config: { hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, image_size: 8, patch_size: 4 },
+  },
 };
 const tinyConfig = (modelType: string): Record<string, unknown> => ({ model_type: modelType, ...(TINY[modelType] ?? (['bert', 'roberta'].includes(modelType) ? TINY.bert : TINY.llama)) });
 
@@ -84,9 +90,10 @@ test('the comparison of the registered families is the union of their cards', ()
   const rows = familyComparison();
   assert.deepEqual(rows.map((r) => r.family), ['large-language', 'foundation', 'multi-modal']);
   const [llm, foundation, multiModal] = rows as [typeof rows[0], typeof rows[0], typeof rows[0]];
+  const textTypes = ['gpt2', 'llama', 'mistral', 'qwen2', 'palm', 'bert', 'roberta'];
   for (const row of [llm, foundation]) {
     assert.equal(row.note, null);
-    assert.deepEqual(row.modelTypes, [...MODEL_TYPES]);
+    assert.ok(textTypes.every((t) => row.modelTypes.includes(t)));
     assert.ok(row.inputModalities.includes('text'));
     assert.deepEqual(new Set(row.outputModalities), new Set(['text', 'label', 'embedding']));
     for (const card of [GPT2_CARD, LLAMA_CARD, BERT_CARD]) {
@@ -94,14 +101,25 @@ test('the comparison of the registered families is the union of their cards', ()
       assert.ok(row.primaryData.includes(card.primaryData));
       for (const example of card.examples) assert.ok(row.examples.includes(example), example);
     }
-    assert.deepEqual(row.architecture, ['decoder-only transformer', 'encoder-only transformer']);
+    assert.deepEqual(row.architecture.slice(0, 2), ['decoder-only transformer', 'encoder-only transformer']);
     assert.ok(row.applications.includes('text generation') && row.applications.includes('fill-mask'));
   }
-  assert.equal(multiModal.note, 'no registered model yet');
-  assert.deepEqual(multiModal.modelTypes, []);
-  assert.deepEqual(multiModal.inputModalities, []);
-  assert.equal(comparisonCells(multiModal).modelTypes, 'no registered model yet');
-  assert.equal(comparisonCells(multiModal).purpose, '—');
+  assert.deepEqual(llm.modelTypes, textTypes);
+  assert.deepEqual(llm.inputModalities, ['text']);
+  assert.deepEqual(foundation.modelTypes, [...MODEL_TYPES]);
+  assert.ok(foundation.inputModalities.includes('image'), 'ViT and CLIP are vision foundation models');
+  assert.equal(multiModal.note, null);
+  assert.deepEqual(multiModal.modelTypes, ['clip']);
+  assert.deepEqual(new Set(multiModal.inputModalities), new Set(['text', 'image']));
+  assert.deepEqual(multiModal.architecture, ['dual-encoder transformer']);
+  assert.equal(comparisonCells(multiModal).modelTypes, 'clip');
+  // a family without models says so
+  const textOnly = familyComparison(registeredArchitectures().filter((a) => textTypes.includes(a.modelType)));
+  assert.equal(textOnly[2]!.note, 'no registered model yet');
+  assert.deepEqual(textOnly[2]!.modelTypes, []);
+  assert.deepEqual(textOnly[2]!.inputModalities, []);
+  assert.equal(comparisonCells(textOnly[2]!).modelTypes, 'no registered model yet');
+  assert.equal(comparisonCells(textOnly[2]!).purpose, '—');
 });
 
 const DUAL_ENCODER: ModelCard = {
@@ -123,15 +141,14 @@ test('a new card changes the rows of its families and only those', () => {
   const [llm, foundation, multiModal] = familyComparison([...registered, fake]);
   assert.deepEqual(llm, before[0]);
   assert.equal(multiModal!.note, null);
-  assert.deepEqual(multiModal!.modelTypes, ['test-dual']);
-  assert.deepEqual(multiModal!.inputModalities, ['image', 'text']);
-  assert.deepEqual(multiModal!.primaryDataType, ['image', 'text']);
-  assert.deepEqual(multiModal!.architecture, ['dual encoder']);
-  assert.deepEqual(multiModal!.examples, ['a test dual encoder']);
-  assert.deepEqual(multiModal!.applications, DUAL_ENCODER.applications);
-  assert.match(comparisonCells(multiModal!).purpose, /^contrastive image-text pretraining$/);
-  assert.ok(foundation!.modelTypes.includes('test-dual'));
-  assert.ok(foundation!.inputModalities.includes('image') && !before[1]!.inputModalities.includes('image'));
+  assert.deepEqual(multiModal!.modelTypes, [...before[2]!.modelTypes, 'test-dual']);
+  assert.ok(multiModal!.inputModalities.includes('image') && multiModal!.inputModalities.includes('text'));
+  assert.ok(multiModal!.primaryDataType.includes('image') && multiModal!.primaryDataType.includes('text'));
+  assert.deepEqual(multiModal!.architecture, [...before[2]!.architecture, 'dual encoder']);
+  assert.ok(multiModal!.examples.includes('a test dual encoder'));
+  for (const a of DUAL_ENCODER.applications) assert.ok(multiModal!.applications.includes(a), a);
+  assert.ok(comparisonCells(multiModal!).purpose.includes('contrastive image-text pretraining'));
+  assert.ok(foundation!.modelTypes.includes('test-dual') && !before[1]!.modelTypes.includes('test-dual'));
   assert.ok(foundation!.examples.includes('a test dual encoder'));
   // and with no cards at all, every family says it has none
   assert.ok(familyComparison([]).every((r) => r.note === 'no registered model yet' && r.applications.length === 0));
