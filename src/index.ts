@@ -10,6 +10,7 @@ export * from './io/index.js';
 export * from './tokenizers/index.js';
 export * from './models/index.js';
 export * as generation from './generation/index.js';
+export * as audio from './audio/index.js';
 export { generate, generateBatch, streamGenerate, beamSearch, type GenerateOptions, type GenerationResult } from './generation/index.js';
 export * from './pipelines/index.js';
 export { loadForInference, type InferenceModel } from './pipelines/load.js';

@@ -73,3 +73,4 @@ export {
   type CropSize,
   type RgbValues,
 } from './preprocessor.js';
+export { readWav, type ReadWavOptions, type WavAudio, type WavFormat } from './audio.js';
