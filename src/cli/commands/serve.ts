@@ -66,6 +66,8 @@ async function runServe(f: ServeFlags, io: CliIO): Promise<void> {
     const stop = (signal: string) => {
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
+      // a second Ctrl-C does not wait for the clean shutdown
+      process.once('SIGINT', () => process.exit(130));
       io.err(`\n${signal}: shutting down\n`);
       resolve();
     };

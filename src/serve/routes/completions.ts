@@ -11,6 +11,8 @@ import { type CompletionBody, completionBody } from '../schemas.js';
 
 /** OpenAI's legacy default for /v1/completions. */
 const DEFAULT_MAX_TOKENS = 16;
+/** completions decoded together in one request (prompts × n): one batch, so memory grows with it */
+const MAX_ROWS = 64;
 
 function prompts(prompt: CompletionBody['prompt']): PromptInput[] {
   if (typeof prompt === 'string') return [{ text: prompt }];
@@ -73,7 +75,9 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: ServeContext
     if (body.suffix) throw badRequest('suffix (insertion) is not supported by this server.', 'suffix', 'unsupported_parameter');
     const n = body.n ?? 1;
     if (body.best_of != null && body.best_of !== n) throw badRequest('best_of other than n is not supported by this server.', 'best_of', 'unsupported_parameter');
-    const ids = await host.prepare(prompts(body.prompt));
+    const inputs = prompts(body.prompt);
+    if (inputs.length * n > MAX_ROWS) throw badRequest(`${inputs.length} prompts × n = ${n} makes ${inputs.length * n} completions; this server makes at most ${MAX_ROWS} per request.`, 'n', 'too_many_choices');
+    const ids = await host.prepare(inputs);
     ids.forEach((p, i) => {
       if (p.length === 0) throw badRequest(`prompt${ids.length > 1 ? `[${i}]` : ''} is empty: it holds no tokens.`, 'prompt', 'empty_prompt');
     });

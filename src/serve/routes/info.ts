@@ -16,7 +16,10 @@ export function registerInfoRoutes(app: FastifyInstance, ctx: ServeContext): voi
 
   app.get('/health', async () => ({
     status: 'ok',
-    models: [...ctx.hosts.values()].map((h) => ({ id: h.id, architecture: h.info.architecture, ...h.queueState() })),
+    models: [...ctx.hosts.values()].map((h) => {
+      const q = h.queueState();
+      return { id: h.id, architecture: h.info.architecture, waiting: q.waiting, active: q.active, max_waiting: q.maxWaiting };
+    }),
   }));
 
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(ctx.metrics.render()));
