@@ -4,9 +4,13 @@
 // compare both with the same model trained from scratch on the same labelled data. Accuracy and F1
 // of "spam" are measured on the same held-out split (20%, stratified, seeded).
 //
-//   node --import tsx examples/foundation-spam.ts [--out DIR] [--pretrain-steps N] [--epochs N] [--quick]
+//   node --import tsx examples/foundation-spam.ts [--out DIR] [--pretrain-steps N] [--epochs N]
+//        [--label-budget N] [--budget-epochs N] [--reuse] [--quick]
 //
-// Writes DIR/results.json and prints a table. Every stage is an ordinary Strata call; the same
+// Two regimes: all 4,837 labelled training emails, and a labelled-data budget (default 200
+// emails, more epochs) where pretraining is expected to matter most. --reuse keeps the pretrained
+// model and the full-data results of an earlier run in DIR. Writes DIR/results.json and prints
+// the tables. Every stage is an ordinary Strata call; the same
 // runs can be made with `strata pretrain` and `strata finetune` (the commands are printed).
 
 import fs from 'node:fs';
@@ -27,12 +31,18 @@ const { values: args } = parseArgs({
     'pretrain-steps': { type: 'string', default: '1200' },
     epochs: { type: 'string', default: '2' },
     quick: { type: 'boolean', default: false },
+    'label-budget': { type: 'string', default: '200' },
+    'budget-epochs': { type: 'string', default: '10' },
+    reuse: { type: 'boolean', default: false },
   },
 });
 const out = path.resolve(args.out!);
 const quick = args.quick!;
 const pretrainSteps = quick ? 60 : Number(args['pretrain-steps']);
 const epochs = quick ? 1 : Number(args.epochs);
+const labelBudget = Number(args['label-budget']);
+const budgetEpochs = quick ? 2 : Number(args['budget-epochs']);
+const previous = args.reuse && fs.existsSync(path.join(out, 'results.json')) ? (JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as Record<string, unknown>) : null;
 fs.mkdirSync(out, { recursive: true });
 
 function progress(label: string) {
@@ -76,10 +86,17 @@ const model: Omit<PretrainConfig, 'data' | 'out' | 'steps'> = {
   batchSize: 16, gradAccumulation: 1, lr: 3e-3, weightDecay: 0.1, seed: 0, checkpointEvery: 200, evalEvery: 200, valFraction: 0.02,
 };
 const base = path.join(out, 'pretrained');
-console.log(`$ strata pretrain --arch llama --data ${broad} --out ${base} --dim ${model.dim} --layers ${model.layers} --heads ${model.heads} --kv-heads ${model.kvHeads} --context ${model.context} --vocab-size ${model.vocabSize} --steps ${pretrainSteps} --batch-size ${model.batchSize} --lr ${model.lr}`);
-const t0 = performance.now();
-const pre = await pretrain({ ...model, data: broad, out: base, steps: pretrainSteps }, progress('pretrain'));
-const pretrainSeconds = (performance.now() - t0) / 1000;
+const reusePretrained = args.reuse && fs.existsSync(path.join(base, 'model.safetensors')) && previous;
+let pretraining: Record<string, unknown>;
+if (reusePretrained) {
+  pretraining = previous['pretraining'] as Record<string, unknown>;
+  console.log(`reusing the pretrained model in ${base}`);
+} else {
+  console.log(`$ strata pretrain --arch llama --data ${broad} --out ${base} --dim ${model.dim} --layers ${model.layers} --heads ${model.heads} --kv-heads ${model.kvHeads} --context ${model.context} --vocab-size ${model.vocabSize} --steps ${pretrainSteps} --batch-size ${model.batchSize} --lr ${model.lr}`);
+  const t0 = performance.now();
+  const pre = await pretrain({ ...model, data: broad, out: base, steps: pretrainSteps }, progress('pretrain'));
+  pretraining = { steps: pre.steps, tokens: pre.tokensSeen, corpus_tokens: pre.corpusTokens, parameters: pre.parameters, seconds: (performance.now() - t0) / 1000, val_loss: pre.eval?.['val_loss'], val_perplexity: pre.eval?.['val_perplexity'] };
+}
 
 // 3. The same architecture and tokenizer, randomly initialized: the from-scratch baseline.
 const scratch = path.join(out, 'scratch-init');
@@ -96,31 +113,45 @@ const runs: { name: string; model: string; method: FinetuneConfig['method']; lr:
   { name: 'pretrained + LoRA (r=8, q/k/v/o)', model: base, method: 'lora', lr: 2e-3 },
   { name: 'from scratch (same data, full training)', model: scratch, method: 'full', lr: 5e-4 },
 ];
-const results: (FinetuneResult & { name: string; command: string })[] = [];
-for (const r of runs) {
-  const dir = path.join(out, r.name.split(' ')[0] === 'from' ? 'scratch' : `finetune-${r.method}`);
-  const command = `strata finetune --model ${r.model} --data ${emails} --task classification${r.method === 'lora' ? ' --lora --lora-rank 8 --lora-alpha 16' : ''} --epochs ${epochs} --lr ${r.lr} --out ${dir}`;
-  console.log(`$ ${command}`);
-  const res = await finetune({ ...downstream, model: r.model, method: r.method, lr: r.lr, out: dir }, progress(r.name));
-  results.push({ ...res, name: r.name, command });
+interface Row {
+  model: string;
+  accuracy: number;
+  f1_spam: number;
+  trainable_parameters: number;
+  train_seconds: number;
+  train_examples: number;
+  test_examples: number;
 }
 
-const table = results.map((r) => ({
-  model: r.name,
-  accuracy: r.test['val_accuracy']!,
-  f1_spam: r.test['val_f1']!,
-  trainable_parameters: r.trainableParameters,
-  train_seconds: r.seconds,
-}));
+async function regime(tag: string, over: Partial<FinetuneConfig>): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const r of runs) {
+    const dir = path.join(out, tag, r.name.startsWith('from') ? 'scratch' : `finetune-${r.method}`);
+    const extra = `${over.trainLimit ? ` --train-limit ${over.trainLimit}` : ''} --epochs ${over.epochs ?? epochs}`;
+    const command = `strata finetune --model ${r.model} --data ${emails} --task classification${r.method === 'lora' ? ' --lora --lora-rank 8 --lora-alpha 16' : ''}${extra} --lr ${r.lr} --out ${dir}`;
+    console.log(`$ ${command}`);
+    const res: FinetuneResult = await finetune({ ...downstream, model: r.model, method: r.method, lr: r.lr, out: dir, ...over }, progress(`${tag}: ${r.name}`));
+    rows.push({ model: r.name, accuracy: res.test['val_accuracy']!, f1_spam: res.test['val_f1']!, trainable_parameters: res.trainableParameters, train_seconds: res.seconds, train_examples: res.trainExamples, test_examples: res.testExamples });
+  }
+  return rows;
+}
+
+const full = args.reuse && previous?.['results'] ? (previous['results'] as Row[]) : await regime('all-labels', {});
+const budget = await regime(`budget-${labelBudget}`, { trainLimit: labelBudget, epochs: budgetEpochs });
+
 const summary = {
   date: new Date().toISOString().slice(0, 10),
-  pretraining: { steps: pre.steps, tokens: pre.tokensSeen, corpus_tokens: pre.corpusTokens, parameters: pre.parameters, seconds: pretrainSeconds, val_loss: pre.eval?.['val_loss'], val_perplexity: pre.eval?.['val_perplexity'] },
-  downstream: { examples_train: results[0]!.trainExamples, examples_test: results[0]!.testExamples, epochs, max_length: 128 },
-  results: table,
+  pretraining,
+  downstream: { examples_test: budget[0]!.test_examples, max_length: 128 },
+  results: full,
+  label_budget: { examples_train: labelBudget, epochs: budgetEpochs, results: budget },
 };
 fs.writeFileSync(path.join(out, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
-console.log(`\npretraining: ${pre.steps} steps, ${pre.tokensSeen.toLocaleString('en-US')} tokens, ${Math.round(pretrainSeconds)} s, val perplexity ${pre.eval?.['val_perplexity']?.toFixed(1)}`);
-console.log(`held-out: ${results[0]!.testExamples} emails\n`);
-console.log('| model | accuracy | F1 (spam) | trainable params | train time |');
-console.log('|---|---|---|---|---|');
-for (const r of table) console.log(`| ${r.model} | ${(100 * r.accuracy).toFixed(1)}% | ${r.f1_spam.toFixed(3)} | ${r.trainable_parameters.toLocaleString('en-US')} | ${Math.round(r.train_seconds)} s |`);
+const p = pretraining as { steps: number; tokens: number; seconds: number; val_perplexity?: number };
+console.log(`\npretraining: ${p.steps} steps, ${p.tokens.toLocaleString('en-US')} tokens, ${Math.round(p.seconds)} s, val perplexity ${p.val_perplexity?.toFixed(1)}`);
+for (const [title, rows] of [[`all ${full[0]?.train_examples ?? 4837} labelled training emails, ${epochs} epoch(s)`, full], [`${labelBudget} labelled training emails, ${budgetEpochs} epochs`, budget]] as const) {
+  console.log(`\n${title} — held-out: ${budget[0]!.test_examples} emails\n`);
+  console.log('| model | accuracy | F1 (spam) | trainable params | train time |');
+  console.log('|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.model} | ${(100 * r.accuracy).toFixed(1)}% | ${r.f1_spam.toFixed(3)} | ${r.trainable_parameters.toLocaleString('en-US')} | ${Math.round(r.train_seconds)} s |`);
+}

@@ -58,6 +58,8 @@ export interface FinetuneConfig {
   maxLength: number;
   /** held-out share (classification/regression/sft) or validation share (causal-lm) */
   testFraction: number;
+  /** classification/regression: train on a seeded random subset of this many examples of the training split (the held-out split is unchanged) */
+  trainLimit?: number;
   checkpointEvery: number;
   evalEvery: number;
 }
@@ -122,6 +124,7 @@ export function validateFinetuneConfig(c: FinetuneConfig): FinetuneConfig {
   check(c.loraDropout >= 0 && c.loraDropout < 1, `loraDropout must be in [0, 1), got ${c.loraDropout}`);
   check(c.lr > 0 && Number.isFinite(c.lr), `lr must be > 0, got ${c.lr}`);
   check(c.testFraction > 0 && c.testFraction < 1, `testFraction must be in (0, 1), got ${c.testFraction}`);
+  check(c.trainLimit === undefined || (Number.isInteger(c.trainLimit) && c.trainLimit >= 2), `trainLimit must be an integer >= 2, got ${c.trainLimit}`);
   return c;
 }
 
@@ -170,7 +173,8 @@ function labelledExamples(c: FinetuneConfig, tokenizer: Tokenizer, labelNames: s
     return { ids: truncate(ids.length ? ids : [padIdOf(tokenizer)], c.maxLength, eos), label };
   };
   const { train, test } = c.task === 'regression' ? seededSplit(docs, Math.round(docs.length * (1 - c.testFraction)), c.seed) : splitLabelled(docs, { testFraction: c.testFraction, seed: c.seed });
-  return { train: train.map(encode), test: test.map(encode), labels };
+  const kept = c.trainLimit !== undefined && c.trainLimit < train.length ? seededSplit(train, c.trainLimit, c.seed).train : train;
+  return { train: kept.map(encode), test: test.map(encode), labels };
 }
 
 /** A seeded split without strata (regression targets are numbers; chat examples have no label). */

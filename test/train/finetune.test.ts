@@ -95,6 +95,14 @@ describe('finetune: classification', () => {
     console.log(`# lora: ${r.trainableParameters} of ${r.totalParameters} parameters, held-out accuracy ${r.test['val_accuracy']!.toFixed(3)}`);
   });
 
+  test('a labelled-data budget trains on a seeded subset and keeps the held-out split', async () => {
+    const a = await finetune(ft({ out: path.join(tmp, 'budget-a'), trainLimit: 40, steps: 2 }));
+    const b = await finetune(ft({ out: path.join(tmp, 'budget-b'), trainLimit: 40, steps: 2 }));
+    assert.equal(a.trainExamples, 40);
+    assert.equal(a.testExamples, 48);
+    assert.equal(a.lastLoss, b.lastLoss, 'the same seed picks the same subset');
+  });
+
   test('a linear probe trains only the head', async () => {
     const r = await finetune(ft({ out: path.join(tmp, 'probe'), method: 'linear-probe', lr: 1e-2 }));
     assert.equal(r.trainableParameters, 2 * 32);

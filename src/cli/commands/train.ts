@@ -63,7 +63,7 @@ const PRETRAIN_KEYS = {
 const FINETUNE_KEYS = {
   model: 'string', data: 'string', task: 'string', method: 'string', out: 'string', field: 'string', labelField: 'string', loraRank: 'number',
   loraAlpha: 'number', loraDropout: 'number', loraTargets: 'string', steps: 'number', epochs: 'number', batchSize: 'number', lr: 'number',
-  warmupSteps: 'number', weightDecay: 'number', seed: 'number', maxLength: 'number', testFraction: 'number', checkpointEvery: 'number', evalEvery: 'number',
+  warmupSteps: 'number', weightDecay: 'number', seed: 'number', maxLength: 'number', testFraction: 'number', trainLimit: 'number', checkpointEvery: 'number', evalEvery: 'number',
 } as const;
 
 function required<T extends object>(c: T, keys: (keyof T)[], command: string): void {
@@ -152,6 +152,7 @@ export function registerTrain(program: Command, io: CliIO): void {
     .option('--weight-decay <X>', `AdamW weight decay (default ${FINETUNE_DEFAULTS.weightDecay})`, Number)
     .option('--max-length <T>', `tokens per example (default ${FINETUNE_DEFAULTS.maxLength})`, positiveInt(1 << 16))
     .option('--test-fraction <X>', `held-out share (default ${FINETUNE_DEFAULTS.testFraction})`, fraction)
+    .option('--train-limit <N>', 'train on a seeded subset of N examples of the training split (a labelled-data budget)', positiveInt(1e9))
     .option('--seed <S>', 'seed (default 0)', nonNegativeInt)
     .option('--checkpoint-every <N>', 'steps between checkpoints (default: end only)', nonNegativeInt)
     .option('--eval-every <N>', 'steps between evaluations (default: end only)', nonNegativeInt)
