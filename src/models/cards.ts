@@ -25,7 +25,7 @@ interface HeadSpec {
   /** replaces the base card's outputs */
   outputs: readonly Modality[];
   generative: boolean;
-  /** appended to the architecture; absent for the head the base card already describes */
+  /** appended to the architecture after "with" (e.g. "a sequence-classification head"); absent for the head the base card already describes */
   describes?: string;
   /** replaces the base card's applications; absent = the base card's */
   applications?: (inputs: string) => readonly string[];
@@ -40,21 +40,29 @@ const HEADS: Readonly<Record<HeadKind, HeadSpec>> = {
   none: {
     outputs: ['embedding'],
     generative: false,
-    describes: 'no head: final hidden states (and pooled vector)',
+    describes: 'no head (final hidden states and pooled vector)',
     applications: (inputs) => [`${inputs} feature extraction`, `${inputs} embeddings for retrieval and clustering`],
   },
   'causal-lm': { outputs: ['text'], generative: true },
-  'masked-lm': { outputs: ['text'], generative: false, describes: 'masked-language-model head' },
+  // the architecture is exactly what its class's card describes (CLIP's contrastive pair, an encoder-decoder)
+  declared: { outputs: [], generative: true },
+  'masked-lm': { outputs: ['text'], generative: false, describes: 'a masked-language-model head' },
   'sequence-classification': {
     outputs: ['label'],
     generative: false,
-    describes: 'sequence-classification head',
+    describes: 'a sequence-classification head',
     applications: (inputs) => [`${inputs} classification`, `${inputs} regression`],
+  },
+  'image-classification': {
+    outputs: ['label'],
+    generative: false,
+    describes: 'an image-classification head',
+    applications: () => ['image classification', 'linear probes of the vision tower'],
   },
   'question-answering': {
     outputs: ['text'],
     generative: false,
-    describes: 'span-extraction head (start and end logits)',
+    describes: 'a span-extraction head (start and end logits)',
     applications: () => ['extractive question answering'],
   },
 };
@@ -62,10 +70,11 @@ const HEADS: Readonly<Record<HeadKind, HeadSpec>> = {
 /** The card of an architecture that puts `head` on a network whose class declares `card`. */
 export function headCard(card: ModelCard, head: HeadKind): ModelCard {
   const spec = HEADS[head];
+  if (head === 'declared') return card;
   return {
     ...card,
     outputModalities: spec.outputs,
-    architecture: spec.describes ? `${card.architecture} with a ${spec.describes}` : card.architecture,
+    architecture: spec.describes ? `${card.architecture} with ${spec.describes}` : card.architecture,
     adaptability: spec.generative ? card.adaptability : card.adaptability.filter((m) => !GENERATIVE_METHODS.has(m)),
     applications: spec.applications ? spec.applications(card.inputModalities.join('/')) : card.applications,
   };

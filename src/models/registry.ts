@@ -31,7 +31,7 @@ interface ConfigOf {
 }
 
 /** What an architecture puts on its model_type's base network; its card follows from it (cards.ts). */
-export type HeadKind = 'none' | 'causal-lm' | 'masked-lm' | 'sequence-classification' | 'question-answering';
+export type HeadKind = 'none' | 'causal-lm' | 'declared' | 'masked-lm' | 'sequence-classification' | 'image-classification' | 'question-answering';
 
 /** Builds one Hugging Face architecture over a parameter source, and names the head it carries. */
 export type ArchitectureFactory<C extends ModelConfig> = ((config: C, source: ParamSource) => StrataModel) & { readonly head: HeadKind };
@@ -110,7 +110,7 @@ export const MODELS: { readonly [K in ModelType]: ModelEntry<ConfigOf[K]> } = {
     architectures: {
       // a ViTModel saved alone has no `vit.` prefix; the source then drops it
       ViTModel: withHead('none', (c, s) => new ViTModel(c, new Scope(s, 'vit.'))),
-      ViTForImageClassification: withHead('sequence-classification', (c, s) => new ViTForImageClassification(c, s)),
+      ViTForImageClassification: withHead('image-classification', (c, s) => new ViTForImageClassification(c, s)),
     },
     // a classifier checkpoint may carry the pooler it does not use, as transformers skips it
     ignoredKeys: () => [/^vit\.pooler\.dense\.(weight|bias)$/],
@@ -120,7 +120,7 @@ export const MODELS: { readonly [K in ModelType]: ModelEntry<ConfigOf[K]> } = {
     card: CLIP_CARD,
     basePrefix: '',
     defaultArchitecture: 'CLIPModel',
-    architectures: { CLIPModel: withHead('none', (c, s) => new CLIPModel(c, s)) },
+    architectures: { CLIPModel: withHead('declared', (c, s) => new CLIPModel(c, s)) },
     ignoredKeys: () => [/\.embeddings\.position_ids$/],
   },
 };
