@@ -4,6 +4,7 @@ import { Generator } from '../tensor/random.js';
 import { noGrad } from '../tensor/grad-mode.js';
 import { fromArray } from '../tensor/ops/creation.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { TokenConstraint } from './constraint.js';
 import { type SamplingOptions, applyPenalties, logSoftmaxRow, sampleToken, topEntries, validateSampling } from './sampling.js';
 import { StopStrings } from './stopping.js';
 
@@ -29,6 +30,15 @@ export interface GenerateOptions extends SamplingOptions {
   signal?: AbortSignal;
   /** decodes the output; needed for `stop` strings and `text` */
   tokenizer?: TextDecoder;
+  /**
+   * Restricts which tokens may come next (e.g. jsonSchemaConstraint). A factory gives each row of
+   * a batch its own state; one instance serves a batch through its clone(). Its mask is applied
+   * before penalties and sampling, so logprobs are those of the masked distribution (disallowed
+   * tokens never appear among the top alternatives); the row finishes ('stop') once it is done.
+   * Put the tokenizer's end-of-generation ids in stopTokens, so an end token it allows is not
+   * part of the output.
+   */
+  constraint?: TokenConstraint | (() => TokenConstraint);
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -72,6 +82,7 @@ interface Row {
   finish: FinishReason | null;
   stops: StopStrings | null;
   rng: Generator;
+  constraint: TokenConstraint | null;
 }
 
 function validate(model: CausalLM, prompts: readonly (readonly number[])[], o: GenerateOptions): void {
@@ -92,6 +103,15 @@ function validate(model: CausalLM, prompts: readonly (readonly number[])[], o: G
     throw new StrataError('argument', 'generate', `prompt (${longest} tokens) + maxTokens (${max}) exceeds the model's context of ${model.maxPositions}`);
   }
   if (o.stop?.length && !o.tokenizer) throw new StrataError('argument', 'generate', 'stop strings need a tokenizer');
+}
+
+/** The constraint of batch row i: its own from a factory, else the instance (cloned past row 0). */
+function constraintFor(c: GenerateOptions['constraint'], i: number): TokenConstraint | null {
+  if (c === undefined) return null;
+  if (typeof c === 'function') return c();
+  if (i === 0) return c;
+  if (!c.clone) throw new StrataError('argument', 'generate', 'a batch needs a constraint factory or a constraint with clone()');
+  return c.clone();
 }
 
 /** Last-position logits of each row as Float32Arrays: logits (B, 1, V). */
@@ -142,6 +162,7 @@ export class Decoding {
       finish: this.maxTokens === 0 ? 'length' : null,
       stops: options.tokenizer ? new StopStrings(options.stop ?? [], options.tokenizer) : null,
       rng: new Generator(seed + i),
+      constraint: constraintFor(options.constraint, i),
     }));
     // (B, S): which key positions hold real tokens (left padding is not)
     this.valid = prompts.map((p) => Array.from({ length: this.longest }, (_, j) => j >= this.longest - p.length));
@@ -179,11 +200,14 @@ export class Decoding {
     this.rows.forEach((r, i) => {
       if (r.finish) return;
       const row = lastRows[i]!;
+      r.constraint?.mask(row, this.maxTokens - r.tokens.length);
       const lp = this.o.logprobs !== undefined ? logSoftmaxRow(row) : null;
       applyPenalties(row, [...r.prompt, ...r.tokens], this.o);
       const token = sampleToken(row, this.o, r.rng);
       next[i] = token;
-      const logprob = lp ? { token, logprob: lp[token]!, top: topEntries(lp, this.o.logprobs!).map(([t, l]) => ({ token: t, logprob: l })) } : undefined;
+      // tokens a constraint masked out are no alternatives
+      const top = lp ? topEntries(lp, this.o.logprobs!).filter(([, l]) => l > -Infinity) : [];
+      const logprob = lp ? { token, logprob: lp[token]!, top: top.map(([t, l]) => ({ token: t, logprob: l })) } : undefined;
       if (this.stopTokens.has(token)) {
         r.finish = 'stop';
         out[i] = { token, delta: r.stops?.flush() ?? '', logprob };
@@ -196,6 +220,11 @@ export class Decoding {
         const s = r.stops.push(token);
         delta = s.delta;
         if (s.stopped) r.finish = 'stop';
+      }
+      r.constraint?.advance(token);
+      if (!r.finish && r.constraint?.done) {
+        r.finish = 'stop';
+        delta += r.stops?.flush() ?? '';
       }
       if (!r.finish && r.tokens.length >= this.maxTokens) {
         r.finish = 'length';

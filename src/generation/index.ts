@@ -14,3 +14,16 @@ export {
   type TextDecoder,
 } from './generate.js';
 export { beamSearch, type BeamSearchOptions, type BeamHypothesis } from './beam.js';
+export {
+  type TokenConstraint,
+  type ByteLanguage,
+  type TokenVocabulary,
+  type ConstraintTokenizer,
+  type CharDfa,
+  LanguageConstraint,
+  BYTE_VOCABULARY,
+  tokenVocabulary,
+  compileRegex,
+  dfaNext,
+} from './constraint.js';
+export { JsonGrammar, jsonSchemaConstraint, type JsonSchemaOptions, type JsonState } from './json-schema.js';
