@@ -283,6 +283,8 @@ export interface ByteLanguage<S> {
    * `text` (when plainText is not -1). It must not rise with more characters.
    */
   plainRemaining(state: S, chars: number, text: number): number;
+  /** the states with duplicates left out (nondeterminism must not pile up equal readings) */
+  dedupe?(states: S[]): S[];
 }
 
 /** A TokenConstraint that runs a ByteLanguage over the bytes of each token. */
@@ -297,6 +299,13 @@ export class LanguageConstraint<S> implements TokenConstraint {
     private states: readonly S[],
     private readonly op: string,
   ) {}
+
+  /** the states after one byte, duplicates merged */
+  private stepAll(states: readonly S[], b: number): S[] {
+    const next: S[] = [];
+    for (const s of states) this.language.step(s, b, next);
+    return next.length > 1 && this.language.dedupe ? this.language.dedupe(next) : next;
+  }
 
   get done(): boolean {
     if (this.ended) return true;
@@ -343,8 +352,7 @@ export class LanguageConstraint<S> implements TokenConstraint {
     const { trieByte, trieEnd } = this.vocab;
     const end = trieEnd[node]!;
     for (let c = node + 1; c < end; c = trieEnd[c]!) {
-      const next: S[] = [];
-      for (const s of states) this.language.step(s, trieByte[c]!, next);
+      const next = this.stepAll(states, trieByte[c]!);
       if (next.length > 0) this.visit(c, next, room, allowed);
     }
   }
@@ -383,11 +391,7 @@ export class LanguageConstraint<S> implements TokenConstraint {
       const n = TEXT_NEXT[p * 256 + b]!;
       if (n < 0) {
         let states: S[] = [s];
-        for (const x of [...path, b]) {
-          const next: S[] = [];
-          for (const st of states) lang.step(st, x, next);
-          states = next;
-        }
+        for (const x of [...path, b]) if (states.length > 0) states = this.stepAll(states, x);
         if (states.length > 0) this.visit(c, states, room, allowed);
         continue;
       }
@@ -454,9 +458,7 @@ export class LanguageConstraint<S> implements TokenConstraint {
   feedBytes(bytes: Uint8Array): S[] {
     let states: S[] = [...this.states];
     for (const b of bytes) {
-      const next: S[] = [];
-      for (const s of states) this.language.step(s, b, next);
-      states = next;
+      states = this.stepAll(states, b);
       if (states.length === 0) break;
     }
     return states;
@@ -465,8 +467,7 @@ export class LanguageConstraint<S> implements TokenConstraint {
   /** Takes bytes directly (no tokenizer involved); returns how many were accepted before one was rejected. */
   pushBytes(bytes: Uint8Array): number {
     for (let i = 0; i < bytes.length; i++) {
-      const next: S[] = [];
-      for (const s of this.states) this.language.step(s, bytes[i]!, next);
+      const next = this.stepAll(this.states, bytes[i]!);
       if (next.length === 0) return i;
       this.states = next;
       this.finished = undefined;

@@ -66,6 +66,8 @@ interface ObjectNode {
   tail: Float64Array[];
   choices: Map<number, KeyChoices>;
   minLen: Float64Array;
+  /** index among the compiled nodes */
+  id: number;
 }
 
 interface ArrayNode {
@@ -74,6 +76,8 @@ interface ArrayNode {
   minItems: number;
   maxItems: number;
   minLen: Float64Array;
+  /** index among the compiled nodes */
+  id: number;
 }
 
 interface StringNode {
@@ -87,6 +91,8 @@ interface StringNode {
   /** per DFA state: [lo, hi, target, weight ...] (weight: fewest bytes to write a code point of the range) */
   weighted: Float64Array[] | null;
   minLen: Float64Array;
+  /** index among the compiled nodes */
+  id: number;
 }
 
 interface NumberNode {
@@ -98,6 +104,8 @@ interface NumberNode {
   hiExclusive: boolean;
   bounded: boolean;
   minLen: Float64Array;
+  /** index among the compiled nodes */
+  id: number;
 }
 
 interface LiteralNode {
@@ -107,12 +115,16 @@ interface LiteralNode {
   guard: Node | null;
   path: string;
   minLen: Float64Array;
+  /** index among the compiled nodes */
+  id: number;
 }
 
 interface AnyOfNode {
   kind: 'anyOf';
   options: Node[];
   minLen: Float64Array;
+  /** index among the compiled nodes */
+  id: number;
 }
 
 type Node = ObjectNode | ArrayNode | StringNode | NumberNode | LiteralNode | AnyOfNode;
@@ -186,8 +198,8 @@ class SchemaCompiler {
     throw new StrataError(code, OP, `${path}: ${message}`);
   }
 
-  private add<T extends Node>(node: Omit<T, 'minLen'>): T {
-    const n = { ...node, minLen: new Float64Array(this.maxDepth + 1).fill(INF) } as unknown as T;
+  private add<T extends Node>(node: Omit<T, 'minLen' | 'id'>): T {
+    const n = { ...node, minLen: new Float64Array(this.maxDepth + 1).fill(INF), id: this.nodes.length } as unknown as T;
     this.nodes.push(n);
     return n;
   }
@@ -489,62 +501,89 @@ function rangeRest(node: StringNode, state: number, len: number, lo: number, hi:
 // ---------------------------------------------------------------------------------------------
 // Fewest bytes of a value, per node and remaining depth
 
+/**
+ * Refuses anyOf alternatives that refer to one another in a cycle (through $refs, with no object
+ * or array in between): such a schema has no meaning a validator can check (ajv recurses forever).
+ */
+function refuseAnyOfCycles(nodes: readonly Node[], fail: (message: string) => never): void {
+  const index = new Map<Node, number>();
+  const low = new Map<Node, number>();
+  const stack: Node[] = [];
+  const onStack = new Set<Node>();
+  const connect = (n: Node) => {
+    index.set(n, index.size);
+    low.set(n, index.get(n)!);
+    stack.push(n);
+    onStack.add(n);
+    for (const o of n.kind === 'anyOf' ? n.options : []) {
+      if (!index.has(o)) {
+        connect(o);
+        low.set(n, Math.min(low.get(n)!, low.get(o)!));
+      } else if (onStack.has(o)) low.set(n, Math.min(low.get(n)!, index.get(o)!));
+    }
+    if (low.get(n) !== index.get(n)) return;
+    const group: Node[] = [];
+    let m: Node;
+    do {
+      m = stack.pop()!;
+      onStack.delete(m);
+      group.push(m);
+    } while (m !== n);
+    if (group.length > 1 || (n.kind === 'anyOf' && n.options.includes(n))) fail("'$ref' makes a cycle of 'anyOf' alternatives with no object or array in between");
+  };
+  for (const n of nodes) if (!index.has(n)) connect(n);
+}
+
 function computeMinLengths(nodes: readonly Node[], maxDepth: number, numberMin: (n: NumberNode) => number): void {
-  // anyOf edges stay at one depth: order them so options come first (a cycle there has no value)
+  // anyOf edges stay at one depth (and have no cycles left): options come first
   const order: Node[] = [];
-  const mark = new Map<Node, number>();
+  const seen = new Set<Node>();
   const visit = (n: Node) => {
-    const m = mark.get(n);
-    if (m === 2) return;
-    if (m === 1) return; // a cycle through anyOf alone adds no value: its min stays at the others'
-    mark.set(n, 1);
+    if (seen.has(n)) return;
+    seen.add(n);
     if (n.kind === 'anyOf') for (const o of n.options) visit(o);
     if (n.kind === 'literal' && n.guard) visit(n.guard);
-    mark.set(n, 2);
     order.push(n);
   };
   for (const n of nodes) visit(n);
   for (const n of nodes) n.minLen.fill(INF);
   for (let r = 0; r <= maxDepth; r++) {
-    // two passes settle anyOf cycles (an option that reaches itself adds nothing shorter)
-    for (let pass = 0; pass < 2; pass++) {
-      for (const n of order) {
-        let v: number;
-        switch (n.kind) {
-          case 'string':
-            v = 2 + stringRest(n, n.dfa ? n.dfa.start : -1, 0);
-            break;
-          case 'number':
-            v = numberMin(n);
-            break;
-          case 'literal':
-            v = Math.min(...n.values.map((b) => b.length));
-            break;
-          case 'anyOf':
-            v = Math.min(INF, ...n.options.map((o) => o.minLen[r]!));
-            break;
-          case 'array': {
-            const item = r > 0 ? n.items.minLen[r - 1]! : INF;
-            v = r === 0 ? INF : n.minItems === 0 ? 2 : 2 + n.minItems * item + (n.minItems - 1);
-            break;
-          }
-          case 'object': {
-            if (r === 0) {
-              v = INF;
-              break;
-            }
-            const tail = new Float64Array(n.props.length + 1);
-            for (let i = n.props.length - 1; i >= 0; i--) {
-              const p = n.props[i]!;
-              tail[i] = tail[i + 1]! + (p.required ? 1 + p.key.length + 1 + p.node.minLen[r - 1]! : 0);
-            }
-            n.tail[r] = tail;
-            v = 2 + (n.requiredFrom[0]! < n.props.length ? tail[0]! - 1 : 0);
-            break;
-          }
+    for (const n of order) {
+      let v: number;
+      switch (n.kind) {
+        case 'string':
+          v = 2 + stringRest(n, n.dfa ? n.dfa.start : -1, 0);
+          break;
+        case 'number':
+          v = numberMin(n);
+          break;
+        case 'literal':
+          v = Math.min(...n.values.map((b) => b.length));
+          break;
+        case 'anyOf':
+          v = Math.min(INF, ...n.options.map((o) => o.minLen[r]!));
+          break;
+        case 'array': {
+          const item = r > 0 ? n.items.minLen[r - 1]! : INF;
+          v = r === 0 ? INF : n.minItems === 0 ? 2 : 2 + n.minItems * item + (n.minItems - 1);
+          break;
         }
-        n.minLen[r] = v;
+        case 'object': {
+          if (r === 0) {
+            v = INF;
+            break;
+          }
+          const tail = new Float64Array(n.props.length + 1);
+          for (let i = n.props.length - 1; i >= 0; i--) {
+            const p = n.props[i]!;
+            tail[i] = tail[i + 1]! + (p.required ? 1 + p.key.length + 1 + p.node.minLen[r - 1]! : 0);
+          }
+          n.tail[r] = tail;
+          v = 2 + (n.requiredFrom[0]! < n.props.length ? tail[0]! - 1 : 0);
+          break;
+        }
       }
+      n.minLen[r] = v;
     }
   }
 }
@@ -624,6 +663,8 @@ const OPEN_VALUE = -2;
 abstract class Frame {
   /** appends the stacks `self` (this frame on top) reaches on byte b */
   abstract step(b: number, self: Stack, out: Stack[]): void;
+  /** equal for frames in the same state (to merge readings that have become one) */
+  abstract key(): string;
   /** fewest bytes that finish this frame */
   abstract rest(): number;
   /** fewest bytes of this frame after the child above it is finished */
@@ -648,7 +689,10 @@ abstract class Frame {
   }
 }
 
+let stackIds = 0;
+
 class Stack {
+  readonly id = stackIds++;
   constructor(
     readonly frame: Frame,
     readonly up: Stack | null,
@@ -659,6 +703,9 @@ class Stack {
 
 class DoneFrame extends Frame {
   step(): void {}
+  key(): string {
+    return 'D';
+  }
   rest(): number {
     return 0;
   }
@@ -709,6 +756,9 @@ class StartFrame extends Frame {
   step(b: number, _self: Stack, out: Stack[]): void {
     startValue(this.g, this.node, this.g.maxDepth, b, null, out);
   }
+  key(): string {
+    return 'S';
+  }
   rest(): number {
     return this.node.minLen[this.g.maxDepth]!;
   }
@@ -737,6 +787,10 @@ class ObjectFrame extends Frame {
     private readonly member: number,
   ) {
     super();
+  }
+
+  key(): string {
+    return `o${this.node.id},${this.r},${this.phase},${this.next},${+this.ws},${this.member}`;
   }
 
   private with(phase: number, next = this.next, ws = false, member = this.member): ObjectFrame {
@@ -869,6 +923,10 @@ class ArrayFrame extends Frame {
     super();
   }
 
+  key(): string {
+    return `a${this.node.id},${this.r},${this.phase},${this.count},${+this.ws}`;
+  }
+
   private itemMin(): number {
     return this.node.items.minLen[this.r - 1]!;
   }
@@ -956,6 +1014,10 @@ class LiteralFrame extends Frame {
 
   step(b: number, self: Stack, out: Stack[]): void {
     LiteralFrame.start(this.options, this.tags, this.after, b, self.up, out, this.pos + 1);
+  }
+
+  key(): string {
+    return `l${this.pos},${this.tags?.join(' ')},${this.after?.join(' ')},${this.options.map((o) => o.join(' ')).join(',')}`;
   }
 
   rest(): number {
@@ -1086,6 +1148,10 @@ class StringFrame extends TextFrame {
     super(utf8, esc, cp);
   }
 
+  key(): string {
+    return `s${this.node.id},${this.utf8},${this.esc},${this.cp},${this.len},${this.dfa}`;
+  }
+
   protected withText(utf8: number, esc: number, cp: number): TextFrame {
     return new StringFrame(this.node, utf8, esc, cp, this.len, this.dfa);
   }
@@ -1172,6 +1238,10 @@ class KeyFrame extends TextFrame {
     out[start] = new Stack(new KeyFrame(shadow.length > 0 ? shadow : null, f.utf8, f.esc, f.cp, this.after, this.pos + 1), self.up, self.tail);
   }
 
+  key(): string {
+    return `k${this.utf8},${this.esc},${this.cp},${this.after},${this.pos},${this.shadow?.map((n) => n.join(' ')).join(',')}`;
+  }
+
   protected withText(utf8: number, esc: number, cp: number): TextFrame {
     return new KeyFrame(this.shadow, utf8, esc, cp, this.after, this.pos);
   }
@@ -1230,6 +1300,10 @@ class NumberFrame extends Frame {
     private readonly need: number,
   ) {
     super();
+  }
+
+  key(): string {
+    return `n${this.node.id},${this.phase},${this.digits},${this.text}`;
   }
 
   static start(node: NumberNode, b: number, up: Stack | null, out: Stack[]): void {
@@ -1318,6 +1392,18 @@ class JsonLanguage implements ByteLanguage<Stack> {
     return state === DONE || (state.up === null && state.frame.completeTag() !== OPEN_VALUE);
   }
 
+  /** Alternatives that finished the same way leave equal stacks over one shared stack: keep one. */
+  dedupe(states: Stack[]): Stack[] {
+    if (states.length < 2) return states;
+    const seen = new Set<string>();
+    return states.filter((s) => {
+      const k = `${s.frame.key()}@${s.up ? s.up.id : -1}`;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+  }
+
   minRemaining(state: Stack): number {
     return state.frame.rest() + state.tail;
   }
@@ -1350,6 +1436,7 @@ export class JsonGrammar {
     // `true` (json_object mode) means any JSON object
     const root = schema === true ? c.any.options[0]! : c.compile(schema, '#');
     const numberMin = (n: NumberNode) => (n.bounded ? numberCompletion(n, '') : 1);
+    refuseAnyOfCycles(c.nodes, (m) => c.fail('unsupported', '#', m));
     computeMinLengths(c.nodes, maxDepth, numberMin);
     this.grammar = { root, maxDepth };
     // enum values must satisfy the keywords beside them: keep those the automaton of those accepts
@@ -1393,7 +1480,7 @@ function runBytes(g: Grammar, bytes: Uint8Array): boolean {
   for (const b of bytes) {
     const next: Stack[] = [];
     for (const s of states) LANGUAGE.step(s, b, next);
-    states = next;
+    states = LANGUAGE.dedupe(next);
     if (states.length === 0) return false;
   }
   return states.some((s) => LANGUAGE.accepts(s));
