@@ -106,7 +106,9 @@ export interface HostOptions {
 
 export class ModelHost {
   info!: ModelInfo;
-  private transport!: Transport;
+  /** null while a dead worker is being replaced; messages wait in the outbox meanwhile */
+  private transport: Transport | null = null;
+  private readonly outbox: ToWorker[] = [];
   private nextId = 1;
   private readonly tasks = new Map<number, Task>();
   private readonly waiting: Task[] = [];
@@ -160,6 +162,7 @@ export class ModelHost {
     worker.on('message', (m: FromWorker) => this.receive(m));
     const lost = (why: string) => {
       if (this.closing || this.transport !== transport) return;
+      this.transport = null;
       this.loseAll(new ApiError(500, `the worker of model '${this.id}' stopped (${why}); it is being restarted`));
       void this.restart();
     };
@@ -180,10 +183,19 @@ export class ModelHost {
     if (this.closing) return;
     try {
       await this.connect();
+      for (const m of this.outbox.splice(0)) this.transport!.send(m);
       this.pump();
-    } catch {
-      if (!this.closing) void this.restart();
+    } catch (e) {
+      if (this.closing) return;
+      this.outbox.length = 0;
+      this.loseAll(new ApiError(503, `model '${this.id}' is unavailable: its worker failed to restart (${e instanceof Error ? e.message : String(e)})`, { code: 'model_unavailable' }));
+      void this.restart();
     }
+  }
+
+  private send(m: ToWorker): void {
+    if (this.transport) this.transport.send(m);
+    else this.outbox.push(m);
   }
 
   private loseAll(err: ApiError): void {
@@ -212,7 +224,7 @@ export class ModelHost {
     const next = this.waiting.shift();
     if (!next) return;
     this.active = next;
-    this.transport.send(next.msg);
+    this.send(next.msg);
   }
 
   /** Sends a task now (unqueued) or puts it in the queue; 429 when the queue is full. */
@@ -233,7 +245,7 @@ export class ModelHost {
       return;
     }
     this.tasks.set(task.id, task);
-    this.transport.send(task.msg);
+    this.send(task.msg);
   }
 
   private static fail(e: WireError): ApiError {
@@ -313,7 +325,7 @@ export class ModelHost {
           if (i >= 0) this.waiting.splice(i, 1);
           this.tasks.delete(id);
           metrics.generations.inc({ model, outcome: 'cancelled' });
-        } else this.transport.send({ type: 'cancel', id });
+        } else this.send({ type: 'cancel', id });
       },
     };
   }
@@ -346,6 +358,6 @@ export class ModelHost {
   async close(): Promise<void> {
     this.closing = true;
     this.loseAll(new ApiError(503, `model '${this.id}' is shutting down`, { code: 'shutting_down' }));
-    await this.transport.close();
+    await this.transport?.close();
   }
 }
