@@ -44,6 +44,34 @@ export {
   type CLIPInputs,
   type CLIPOutput,
 } from './clip/index.js';
+export {
+  WhisperForConditionalGeneration,
+  WhisperModel,
+  WhisperEncoder,
+  WhisperDecoder,
+  WHISPER_CARD,
+  WHISPER_LANGUAGES,
+  parseWhisperConfig,
+  whisperDecodingConfig,
+  decoderPrompt,
+  decodingRules,
+  resolveLanguage,
+  languageCode,
+  timedSegments,
+  SuppressTokens,
+  SuppressAtBegin,
+  TimestampRules,
+  TIME_PRECISION,
+  type WhisperConfig,
+  type WhisperOutput,
+  type WhisperDecodingConfig,
+  type WhisperTokenIds,
+  type WhisperTask,
+  type PromptOptions,
+  type TimedTokens,
+  type TokenRules,
+} from './whisper/index.js';
+export { CrossAttentionStates, type EncoderDecoderModel } from './encoder-decoder.js';
 export { PreallocatedKVCache } from './kv-cache.js';
 export { ParamSource, Scope, ModuleGroup, type Init, type ParamSourceOptions } from './weights.js';
 export {

@@ -9,14 +9,16 @@ import { type LlamaConfig, type LlamaModelType, LLAMA_CARD, LlamaForCausalLM, ll
 import { type BertConfig, type BertModelType, BERT_CARD, BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification, BertModel, parseBertConfig } from './bert.js';
 import { type ViTConfig, VIT_CARD, ViTForImageClassification, ViTModel, parseViTConfig } from './vit.js';
 import { type CLIPConfig, CLIP_CARD, CLIPModel, parseCLIPConfig } from './clip/index.js';
+import { type WhisperConfig, WHISPER_CARD, WhisperForConditionalGeneration, parseWhisperConfig } from './whisper/index.js';
+import type { EncoderDecoderModel } from './encoder-decoder.js';
 import { ParamSource, Scope } from './weights.js';
 import type { Generator } from '../tensor/random.js';
 import type { CausalLM, DualEncoderModel, EncoderModel, ModelCard, VisionEncoderModel } from './types.js';
 import type { SequenceClassifier } from './heads.js';
 
-export type ModelType = 'gpt2' | LlamaModelType | BertModelType | 'vit' | 'clip';
-export type ModelConfig = GPT2Config | LlamaConfig | BertConfig | ViTConfig | CLIPConfig;
-export type StrataModel = CausalLM | EncoderModel | SequenceClassifier | VisionEncoderModel | DualEncoderModel;
+export type ModelType = 'gpt2' | LlamaModelType | BertModelType | 'vit' | 'clip' | 'whisper';
+export type ModelConfig = GPT2Config | LlamaConfig | BertConfig | ViTConfig | CLIPConfig | WhisperConfig;
+export type StrataModel = CausalLM | EncoderModel | SequenceClassifier | VisionEncoderModel | DualEncoderModel | EncoderDecoderModel;
 
 interface ConfigOf {
   gpt2: GPT2Config;
@@ -28,6 +30,7 @@ interface ConfigOf {
   roberta: BertConfig;
   vit: ViTConfig;
   clip: CLIPConfig;
+  whisper: WhisperConfig;
 }
 
 /** What an architecture puts on its model_type's base network; its card follows from it (cards.ts). */
@@ -122,6 +125,15 @@ export const MODELS: { readonly [K in ModelType]: ModelEntry<ConfigOf[K]> } = {
     defaultArchitecture: 'CLIPModel',
     architectures: { CLIPModel: withHead('declared', (c, s) => new CLIPModel(c, s)) },
     ignoredKeys: () => [/\.embeddings\.position_ids$/],
+  },
+  whisper: {
+    parseConfig: parseWhisperConfig,
+    card: WHISPER_CARD,
+    basePrefix: 'model.',
+    defaultArchitecture: 'WhisperForConditionalGeneration',
+    architectures: { WhisperForConditionalGeneration: withHead('declared', (c, s) => new WhisperForConditionalGeneration(c, s)) },
+    // a tied proj_out saved anyway duplicates model.decoder.embed_tokens.weight
+    ignoredKeys: (c) => (c.tie_word_embeddings ? [/^proj_out\.weight$/] : []),
   },
 };
 

@@ -8,6 +8,7 @@ import { registerServe } from './serve.js';
 import { registerModels } from './models.js';
 import { registerTokenizer } from './tokenizer.js';
 import { registerTrain } from './train.js';
+import { registerTranscribe } from './transcribe.js';
 
 /** Adds one command group (e.g. `strata bench ...`) under the root program. */
 export type RegisterCommand = (program: Command, io: CliIO) => void;
@@ -25,6 +26,7 @@ export const commandGroups = {
   models: registerModels,
   tokenizer: registerTokenizer,
   train: registerTrain,
+  transcribe: registerTranscribe,
 } as const satisfies Record<string, RegisterCommand>;
 
 export type CommandGroupName = keyof typeof commandGroups;
