@@ -63,6 +63,7 @@ function renderChat(tok: Tokenizer, messages: ChatMessage[]): number[] {
 export class ModelRunner {
   private readonly running = new Map<number, AbortController>();
   private readonly tokenText = new Map<number, WireToken>();
+  private readonly constraints = new Map<string, GenerateOptions['constraint']>();
 
   private constructor(
     private readonly m: InferenceModel,
@@ -125,6 +126,18 @@ export class ModelRunner {
     return { ...t, logprob };
   }
 
+  /** Compiled schemas by (schema, budget): clients tend to send the same one again and again. */
+  private responseConstraint(format: NonNullable<WireGenerateOptions['responseFormat']>, maxTokens: number): GenerateOptions['constraint'] {
+    const key = `${maxTokens} ${format.type === 'json_object' ? '' : JSON.stringify(format.schema)}`;
+    let factory = this.constraints.get(key);
+    if (!factory) {
+      factory = buildResponseConstraint(format, this.tokenizer('response_format'), maxTokens);
+      if (this.constraints.size >= 32) this.constraints.delete(this.constraints.keys().next().value!);
+    } else this.constraints.delete(key);
+    this.constraints.set(key, factory);
+    return factory;
+  }
+
   private wireLogprob(lp: TokenLogprob): WireLogprob {
     return { ...this.token(lp.token, lp.logprob), top: lp.top.map((x) => this.token(x.token, x.logprob)) };
   }
@@ -152,7 +165,14 @@ export class ModelRunner {
         padTokenId: tokenizer?.special.pad ?? tokenizer?.special.eos ?? 0,
         signal: abort.signal,
       };
-      if (w.responseFormat) Object.assign(options, await buildResponseConstraint(w.responseFormat, this.tokenizer('response_format'), stopTokens));
+      if (w.responseFormat) {
+        try {
+          options.constraint = this.responseConstraint(w.responseFormat, w.maxTokens);
+        } catch (err) {
+          this.post({ type: 'error', id, ...wireError(err), param: 'response_format', code: 'invalid_response_format' });
+          return;
+        }
+      }
       const rows = prompts.flatMap((p) => Array.from({ length: n }, () => p));
       const decoding = new Decoding(model, rows, options);
       const eog = new Set(stopTokens);
