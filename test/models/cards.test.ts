@@ -31,6 +31,23 @@ const TINY: Record<string, Record<string, unknown>> = {
     text_config: { vocab_size: 16, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 8, eos_token_id: 15 },
     vision_config: { hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, image_size: 8, patch_size: 4 },
   },
+  whisper: {
+    vocab_size: 16,
+    num_mel_bins: 4,
+    d_model: 8,
+    encoder_layers: 1,
+    decoder_layers: 1,
+    encoder_attention_heads: 2,
+    decoder_attention_heads: 2,
+    encoder_ffn_dim: 16,
+    decoder_ffn_dim: 16,
+    max_source_positions: 4,
+    max_target_positions: 8,
+    decoder_start_token_id: 15,
+    eos_token_id: 14,
+    pad_token_id: 14,
+    bos_token_id: 14,
+  },
 };
 const tinyConfig = (modelType: string): Record<string, unknown> => ({ model_type: modelType, ...(TINY[modelType] ?? (['bert', 'roberta'].includes(modelType) ? TINY.bert : TINY.llama)) });
 
@@ -109,10 +126,10 @@ test('the comparison of the registered families is the union of their cards', ()
   assert.deepEqual(foundation.modelTypes, [...MODEL_TYPES]);
   assert.ok(foundation.inputModalities.includes('image'), 'ViT and CLIP are vision foundation models');
   assert.equal(multiModal.note, null);
-  assert.deepEqual(multiModal.modelTypes, ['clip']);
-  assert.deepEqual(new Set(multiModal.inputModalities), new Set(['text', 'image']));
-  assert.deepEqual(multiModal.architecture, ['dual-encoder transformer']);
-  assert.equal(comparisonCells(multiModal).modelTypes, 'clip');
+  assert.deepEqual(multiModal.modelTypes, ['clip', 'whisper']);
+  assert.deepEqual(new Set(multiModal.inputModalities), new Set(['text', 'image', 'audio']));
+  assert.deepEqual(multiModal.architecture, ['dual-encoder transformer', 'encoder-decoder transformer']);
+  assert.equal(comparisonCells(multiModal).modelTypes, 'clip, whisper');
   // a family without models says so
   const textOnly = familyComparison(registeredArchitectures().filter((a) => textTypes.includes(a.modelType)));
   assert.equal(textOnly[2]!.note, 'no registered model yet');
