@@ -27,3 +27,4 @@ export {
   dfaNext,
 } from './constraint.js';
 export { JsonGrammar, jsonSchemaConstraint, type JsonSchemaOptions, type JsonState } from './json-schema.js';
+export { encodeInputs, generateEncoderDecoder, type EncoderDecoderGenerateOptions, type EncoderDecoderResult, type LogitsRule } from './encoder-decoder.js';
