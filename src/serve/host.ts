@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { ApiError } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
-import type { FromWorker, ModelInfo, PromptInput, RunnerSpec, ToWorker, WireChoiceResult, WireChunk, WireError, WireGenerateOptions } from './protocol.js';
+import type { FromWorker, ModelInfo, PromptInput, RunnerSpec, ToWorker, WireChoiceResult, WireChunk, WireError, WireGenerateOptions, WireTranscribeOptions, WireTranscription } from './protocol.js';
 import { ModelRunner } from './runner.js';
 
 export type GenerationEvent =
@@ -70,7 +70,7 @@ class Channel<T> implements AsyncIterable<T> {
 
 /** How messages reach the model: a worker thread, or a runner in this thread. */
 interface Transport {
-  send(msg: ToWorker): void;
+  send(msg: ToWorker, transfer?: ArrayBuffer[]): void;
   close(): Promise<void>;
 }
 
@@ -95,6 +95,8 @@ interface Task {
   /** the transport went away under it */
   onLost: (e: ApiError) => void;
   queued: boolean;
+  /** buffers handed over to the worker with the message */
+  transfer?: ArrayBuffer[];
 }
 
 export interface HostOptions {
@@ -108,7 +110,7 @@ export class ModelHost {
   info!: ModelInfo;
   /** null while a dead worker is being replaced; messages wait in the outbox meanwhile */
   private transport: Transport | null = null;
-  private readonly outbox: ToWorker[] = [];
+  private readonly outbox: { msg: ToWorker; transfer?: ArrayBuffer[] }[] = [];
   private nextId = 1;
   private readonly tasks = new Map<number, Task>();
   private readonly waiting: Task[] = [];
@@ -169,7 +171,7 @@ export class ModelHost {
     worker.on('error', (e) => lost(e.message));
     worker.on('exit', (code) => lost(`exit code ${code}`));
     const transport: Transport = {
-      send: (m) => worker.postMessage(m),
+      send: (m, transfer) => worker.postMessage(m, transfer ?? []),
       close: async () => {
         await worker.terminate();
       },
@@ -183,7 +185,7 @@ export class ModelHost {
     if (this.closing) return;
     try {
       await this.connect();
-      for (const m of this.outbox.splice(0)) this.transport!.send(m);
+      for (const m of this.outbox.splice(0)) this.transport!.send(m.msg, m.transfer);
       this.pump();
     } catch (e) {
       if (this.closing) return;
@@ -193,9 +195,9 @@ export class ModelHost {
     }
   }
 
-  private send(m: ToWorker): void {
-    if (this.transport) this.transport.send(m);
-    else this.outbox.push(m);
+  private send(msg: ToWorker, transfer?: ArrayBuffer[]): void {
+    if (this.transport) this.transport.send(msg, transfer);
+    else this.outbox.push({ msg, transfer });
   }
 
   private loseAll(err: ApiError): void {
@@ -224,7 +226,7 @@ export class ModelHost {
     const next = this.waiting.shift();
     if (!next) return;
     this.active = next;
-    this.send(next.msg);
+    this.send(next.msg, next.transfer);
   }
 
   /** Sends a task now (unqueued) or puts it in the queue; 429 when the queue is full. */
@@ -245,7 +247,7 @@ export class ModelHost {
       return;
     }
     this.tasks.set(task.id, task);
-    this.send(task.msg);
+    this.send(task.msg, task.transfer);
   }
 
   private static fail(e: WireError): ApiError {
@@ -345,6 +347,33 @@ export class ModelHost {
             metrics.promptTokens.inc({ model: this.id }, m.promptTokens);
             metrics.generations.inc({ model: this.id, outcome: 'completed' });
             resolve({ vectors: m.vectors, promptTokens: m.promptTokens });
+          } else if (m.type === 'error') {
+            metrics.generations.inc({ model: this.id, outcome: 'failed' });
+            reject(ModelHost.fail(m));
+          }
+          return true;
+        },
+      });
+    });
+  }
+
+  /** Queued: speech to text from the bytes of a WAV file. */
+  transcribe(audio: Uint8Array, options: WireTranscribeOptions): Promise<WireTranscription> {
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      const metrics = this.options.metrics;
+      // a copy of its own, so the bytes can move to the worker without taking a pooled buffer along
+      const bytes = Uint8Array.from(audio);
+      this.submit({
+        id,
+        queued: true,
+        msg: { type: 'transcribe', id, audio: bytes, options },
+        transfer: [bytes.buffer],
+        onLost: reject,
+        onMessage: (m) => {
+          if (m.type === 'transcribed') {
+            metrics.generations.inc({ model: this.id, outcome: 'completed' });
+            resolve(m.result);
           } else if (m.type === 'error') {
             metrics.generations.inc({ model: this.id, outcome: 'failed' });
             reject(ModelHost.fail(m));

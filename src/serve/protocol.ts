@@ -23,6 +23,8 @@ export interface ModelInfo {
   canEmbed: boolean;
   /** length of an embedding vector (the encoder's hidden size); null when canEmbed is false */
   embeddingSize: number | null;
+  /** a speech-to-text model (Whisper) with its tokenizer */
+  canTranscribe: boolean;
 }
 
 /** A prompt as a request gives it: a conversation, a text, or token ids. */
@@ -71,10 +73,29 @@ export interface WireChoiceResult {
   completionTokens: number;
 }
 
+export interface WireTranscribeOptions {
+  task: 'transcribe' | 'translate';
+  /** a language code or name; absent: detected */
+  language?: string;
+  temperature?: number;
+  /** timed segments */
+  timestamps: boolean;
+}
+
+export interface WireTranscription {
+  text: string;
+  language: string;
+  /** seconds of audio */
+  duration: number;
+  segments?: { start: number; end: number; text: string }[];
+}
+
 export type ToWorker =
   | { type: 'prepare'; id: number; prompts: PromptInput[] }
   | { type: 'generate'; id: number; prompts: number[][]; n: number; options: WireGenerateOptions }
   | { type: 'embed'; id: number; texts: string[] }
+  /** audio: the bytes of a WAV file */
+  | { type: 'transcribe'; id: number; audio: Uint8Array; options: WireTranscribeOptions }
   | { type: 'cancel'; id: number };
 
 /** An HTTP-ready failure: status 4xx for what the request asked, 500 for Strata's own fault. */
@@ -93,6 +114,7 @@ export type FromWorker =
   | { type: 'chunks'; id: number; chunks: WireChunk[] }
   | { type: 'done'; id: number; choices: WireChoiceResult[]; promptTokens: number; cancelled: boolean }
   | { type: 'embedded'; id: number; vectors: Float32Array[]; promptTokens: number }
+  | { type: 'transcribed'; id: number; result: WireTranscription }
   | ({ type: 'error'; id: number } & WireError);
 
 /** Where a worker (or the in-process runner) starts: the model and what to call it. */

@@ -5,15 +5,23 @@
 // Generation steps one token at a time and hands control back to the event loop between steps, so
 // a `cancel` (or a `prepare` for the next request) is read while a long generation runs.
 
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { WHISPER_SAMPLE_RATE, toMono16k } from '../audio/resample.js';
 import { StrataError } from '../errors.js';
 import { Decoding, type GenerateOptions, type TokenLogprob } from '../generation/generate.js';
+import { readJsonObject } from '../io/config.js';
+import { readWav } from '../io/audio.js';
+import { readGenerationConfig } from '../io/hf.js';
 import { BertModel } from '../models/bert.js';
 import { isCausalLM } from '../models/load.js';
+import { WhisperForConditionalGeneration } from '../models/whisper/model.js';
 import { embedTexts } from '../pipelines/encoder.js';
 import { loadForInference, type InferenceModel } from '../pipelines/load.js';
+import { type SpeechRecognizer, WHISPER_FEATURES, parseSpeechFeatures, transcribe } from '../pipelines/transcribe.js';
 import { checkTokenIds, type ChatMessage, type Tokenizer } from '../tokenizers/tokenizer.js';
-import type { FromWorker, ModelInfo, PromptInput, RunnerSpec, ToWorker, WireChunk, WireError, WireGenerateOptions, WireLogprob, WireToken } from './protocol.js';
+import type { FromWorker, ModelInfo, PromptInput, RunnerSpec, ToWorker, WireChunk, WireError, WireGenerateOptions, WireLogprob, WireToken, WireTranscribeOptions } from './protocol.js';
 import { buildResponseConstraint } from './response-format.js';
 
 export type Post = (message: FromWorker, transfer?: ArrayBuffer[]) => void;
@@ -28,6 +36,19 @@ function encoderOf(m: InferenceModel): BertModel | null {
   if (m.model instanceof BertModel) return m.model;
   if ('encoder' in m.model && m.model.encoder instanceof BertModel) return m.model.encoder;
   return null;
+}
+
+/** A Whisper checkpoint as the transcription pipeline takes it (what loadSpeechRecognizer reads besides the model). */
+function speechOf(m: InferenceModel): SpeechRecognizer | null {
+  if (!(m.model instanceof WhisperForConditionalGeneration) || !m.tokenizer || m.format !== 'hf') return null;
+  const pre = path.join(m.path, 'preprocessor_config.json');
+  return {
+    model: m.model,
+    tokenizer: m.tokenizer,
+    generationConfig: readGenerationConfig(m.path)?.raw ?? null,
+    features: existsSync(pre) ? parseSpeechFeatures(readJsonObject(pre), pre, m.model) : WHISPER_FEATURES,
+    dir: m.path,
+  };
 }
 
 function describe(spec: RunnerSpec, m: InferenceModel): ModelInfo {
@@ -47,6 +68,7 @@ function describe(spec: RunnerSpec, m: InferenceModel): ModelInfo {
     canGenerate: isCausalLM(m.model),
     canEmbed: encoder !== null && m.tokenizer !== null,
     embeddingSize: encoder && m.tokenizer ? encoder.config.hidden_size : null,
+    canTranscribe: m.model instanceof WhisperForConditionalGeneration && m.tokenizer !== null,
   };
 }
 
@@ -65,11 +87,15 @@ export class ModelRunner {
   private readonly tokenText = new Map<number, WireToken>();
   private readonly constraints = new Map<string, GenerateOptions['constraint']>();
 
+  private readonly speech: SpeechRecognizer | null;
+
   private constructor(
     private readonly m: InferenceModel,
     readonly info: ModelInfo,
     private readonly post: Post,
-  ) {}
+  ) {
+    this.speech = info.canTranscribe ? speechOf(m) : null;
+  }
 
   static async load(spec: RunnerSpec, post: Post): Promise<ModelRunner> {
     const m = await loadForInference(spec.path);
@@ -86,6 +112,9 @@ export class ModelRunner {
         return;
       case 'embed':
         this.guard(msg.id, () => this.embed(msg.id, msg.texts));
+        return;
+      case 'transcribe':
+        this.guard(msg.id, () => this.transcribe(msg.id, msg.audio, msg.options));
         return;
       case 'cancel':
         this.running.get(msg.id)?.abort();
@@ -219,5 +248,31 @@ export class ModelRunner {
     });
     const vectors = embedTexts(encoder, tok, texts, { pooling: 'mean', normalize: true }).map((v) => Float32Array.from(v));
     this.post({ type: 'embedded', id, vectors, promptTokens }, vectors.map((v) => v.buffer as ArrayBuffer));
+  }
+
+  /** Synchronous: a cancel cannot land until it ends (transcription has no token loop to yield from). */
+  private transcribe(id: number, audio: Uint8Array, o: WireTranscribeOptions): void {
+    const sp = this.speech;
+    if (!sp) throw new StrataError('argument', 'transcriptions', `model '${this.info.id}' (${this.info.architecture}) cannot transcribe audio`);
+    let samples: Float32Array;
+    try {
+      samples = toMono16k(readWav(audio));
+    } catch (err) {
+      this.post({ type: 'error', id, status: 400, message: `The uploaded file is not a WAV file this server can read: ${err instanceof Error ? err.message : String(err)}`, param: 'file', code: 'invalid_file_format' });
+      return;
+    }
+    if (samples.length === 0) {
+      this.post({ type: 'error', id, status: 400, message: 'The uploaded WAV file holds no audio (zero samples).', param: 'file', code: 'invalid_file_format' });
+      return;
+    }
+    const r = transcribe(sp.model, sp.tokenizer, samples, {
+      language: o.language ?? null,
+      task: o.task,
+      timestamps: o.timestamps,
+      temperature: o.temperature,
+      generationConfig: sp.generationConfig,
+      features: sp.features,
+    });
+    this.post({ type: 'transcribed', id, result: { text: r.text, language: r.language, duration: samples.length / WHISPER_SAMPLE_RATE, segments: r.segments } });
   }
 }

@@ -8,16 +8,31 @@ import OpenAI, { toFile } from 'openai';
 import { createServer, type StrataServer } from '../../src/serve/server.js';
 import { loadForInference } from '../../src/pipelines/load.js';
 import { embedTexts } from '../../src/pipelines/encoder.js';
+import { loadSpeechRecognizer, transcribe } from '../../src/pipelines/transcribe.js';
+import { readWav } from '../../src/io/audio.js';
+import { toMono16k } from '../../src/audio/resample.js';
+import { readFileSync } from 'node:fs';
+import { FIXTURES_DIR } from '../helpers/fixtures.js';
+import path from 'node:path';
 import type { BertForMaskedLM } from '../../src/models/bert.js';
 import { writeServeModels, type ServeModels } from './models.js';
 
+const WHISPER = path.join(FIXTURES_DIR, 'models', 'whisper');
+const WAV = path.join(FIXTURES_DIR, 'audio', 'wav-pcm16.wav');
 let models: ServeModels;
 let server: StrataServer;
 let client: OpenAI;
 
 before(async () => {
   models = writeServeModels();
-  server = await createServer({ models: [{ path: models.llama, id: 'tiny-llama' }, { path: models.bert, id: 'tiny-bert' }], port: 0 });
+  server = await createServer({
+    models: [
+      { path: models.llama, id: 'tiny-llama' },
+      { path: models.bert, id: 'tiny-bert' },
+      { path: WHISPER, id: 'tiny-whisper' },
+    ],
+    port: 0,
+  });
   client = new OpenAI({ baseURL: `${await server.listen()}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 
@@ -45,7 +60,8 @@ describe('strata serve: the OpenAI API', () => {
   test('GET /v1/models lists every model with its card', async () => {
     const list = await client.models.list();
     const byId = new Map(list.data.map((m) => [m.id, m as OpenAI.Model & { card: Record<string, unknown> }]));
-    assert.deepEqual([...byId.keys()].sort(), ['tiny-bert', 'tiny-llama']);
+    assert.deepEqual([...byId.keys()].sort(), ['tiny-bert', 'tiny-llama', 'tiny-whisper']);
+    assert.deepEqual(byId.get('tiny-whisper')!.card.input_modalities, ['audio']);
     const llama = byId.get('tiny-llama')!;
     assert.equal(llama.object, 'model');
     assert.equal(llama.owned_by, 'strata');
@@ -201,23 +217,56 @@ describe('strata serve: the OpenAI API', () => {
     one.data[0]!.embedding.forEach((x, k) => assert.ok(Math.abs(x - floats.data[0]!.embedding[k]!) < 1e-6));
   });
 
-  test('audio transcriptions: a WAV upload reaches the model check; text models cannot transcribe', async () => {
-    const wav = Buffer.alloc(44 + 3200);
-    wav.write('RIFF', 0, 'latin1');
-    wav.writeUInt32LE(wav.length - 8, 4);
-    wav.write('WAVEfmt ', 8, 'latin1');
-    wav.writeUInt32LE(16, 16);
-    wav.writeUInt16LE(1, 20);
-    wav.writeUInt16LE(1, 22);
-    wav.writeUInt32LE(16000, 24);
-    wav.writeUInt32LE(32000, 28);
-    wav.writeUInt16LE(2, 32);
-    wav.writeUInt16LE(16, 34);
-    wav.write('data', 36, 'latin1');
-    wav.writeUInt32LE(3200, 40);
+  test('audio transcriptions: a Whisper model transcribes a WAV upload as transcribe() does, in every response format', async () => {
+    const r = await loadSpeechRecognizer(WHISPER);
+    const samples = toMono16k(readWav(WAV));
+    const base = { generationConfig: r.generationConfig, features: r.features, language: 'en' };
+    const expected = transcribe(r.model, r.tokenizer, samples, base);
+    const timed = transcribe(r.model, r.tokenizer, samples, { ...base, timestamps: true });
+    const file = async () => toFile(readFileSync(WAV), 'speech.wav', { type: 'audio/wav' });
+
+    const json = await client.audio.transcriptions.create({ model: 'tiny-whisper', file: await file(), language: 'en' });
+    assert.equal(json.text, expected.text);
+    const text = await client.audio.transcriptions.create({ model: 'tiny-whisper', file: await file(), language: 'en', response_format: 'text' });
+    assert.equal(text, expected.text);
+    const verbose = await client.audio.transcriptions.create({ model: 'tiny-whisper', file: await file(), language: 'en', response_format: 'verbose_json' });
+    assert.equal(verbose.text, timed.text);
+    assert.equal(verbose.language, 'en');
+    assert.ok(Math.abs(verbose.duration - samples.length / 16000) < 1e-9);
+    assert.deepEqual(verbose.segments!.map((s) => [s.id, s.start, s.end, s.text]), timed.segments!.map((s, i) => [i, s.start, s.end, s.text]));
+    const srt = await client.audio.transcriptions.create({ model: 'tiny-whisper', file: await file(), language: 'en', response_format: 'srt' });
+    assert.equal(String(srt).split('\n\n').filter((c) => c.trim()).length, timed.segments!.length);
+    if (timed.segments!.length) assert.match(String(srt), /^1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n/);
+    const vtt = await client.audio.transcriptions.create({ model: 'tiny-whisper', file: await file(), language: 'en', response_format: 'vtt' });
+    assert.match(String(vtt), /^WEBVTT\n/);
+
+    const translated = await client.audio.translations.create({ model: 'tiny-whisper', file: await file() });
+    assert.equal(translated.text, transcribe(r.model, r.tokenizer, samples, { generationConfig: r.generationConfig, features: r.features, task: 'translate' }).text);
+  });
+
+  test('audio transcriptions: text models cannot transcribe; other containers, bad WAV and unknown languages are 400', async () => {
+    const wav = readFileSync(WAV);
     await assert.rejects(
       client.audio.transcriptions.create({ model: 'tiny-llama', file: await toFile(wav, 'hello.wav', { type: 'audio/wav' }) }),
       (e: unknown) => e instanceof OpenAI.BadRequestError && /model 'tiny-llama' cannot transcribe audio/i.test(e.message) && e.param === 'model',
+    );
+    const mp3 = Buffer.concat([Buffer.from('ID3\u0004\u0000\u0000\u0000\u0000\u0000\u0000', 'latin1'), Buffer.alloc(256)]);
+    await assert.rejects(
+      client.audio.transcriptions.create({ model: 'tiny-whisper', file: await toFile(mp3, 'song.mp3', { type: 'audio/mpeg' }) }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && /decodes WAV audio only; 'song.mp3' is mp3/.test(e.message),
+    );
+    const broken = Buffer.concat([wav.subarray(0, 12), Buffer.from('junkjunkjunk')]);
+    await assert.rejects(
+      client.audio.transcriptions.create({ model: 'tiny-whisper', file: await toFile(broken, 'broken.wav', { type: 'audio/wav' }) }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && /not a WAV file this server can read/.test(e.message) && e.param === 'file',
+    );
+    await assert.rejects(
+      client.audio.transcriptions.create({ model: 'tiny-whisper', file: await toFile(wav, 'a.wav', { type: 'audio/wav' }), language: 'klingon' }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && /language 'klingon'/.test(e.message),
+    );
+    await assert.rejects(
+      client.audio.transcriptions.create({ model: 'tiny-whisper', file: await toFile(wav, 'a.wav', { type: 'audio/wav' }), response_format: 'pdf' as never }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'response_format',
     );
   });
 });
