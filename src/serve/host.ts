@@ -117,7 +117,9 @@ export class ModelHost {
   private active: Task | null = null;
   private maxWaiting = 0;
   private closing = false;
+  /** restarts in a row, for the back-off; a worker that lived a minute starts the count over */
   private restarts = 0;
+  private connectedAt = 0;
 
   private constructor(
     readonly spec: RunnerSpec,
@@ -165,6 +167,7 @@ export class ModelHost {
     const lost = (why: string) => {
       if (this.closing || this.transport !== transport) return;
       this.transport = null;
+      if (Date.now() - this.connectedAt > 60_000) this.restarts = 0;
       this.loseAll(new ApiError(500, `the worker of model '${this.id}' stopped (${why}); it is being restarted`));
       void this.restart();
     };
@@ -177,6 +180,7 @@ export class ModelHost {
       },
     };
     this.transport = transport;
+    this.connectedAt = Date.now();
   }
 
   private async restart(): Promise<void> {
