@@ -180,10 +180,13 @@ export class ModelRunner {
       const model = this.m.model;
       const tokenizer = this.m.tokenizer ?? undefined;
       const stopTokens = tokenizer?.endOfGenerationIds ?? [];
+      // what the request leaves out comes from the checkpoint's generation_config.json, as the CLI does it
+      const defaults = this.m.generationDefaults;
       const options: GenerateOptions = {
         maxTokens: w.maxTokens,
-        temperature: w.temperature,
-        topP: w.topP,
+        temperature: w.temperature ?? defaults.temperature,
+        topP: w.topP ?? defaults.topP,
+        topK: defaults.topK,
         presencePenalty: w.presencePenalty,
         frequencyPenalty: w.frequencyPenalty,
         seed: w.seed,
