@@ -13,3 +13,20 @@ export {
   type FeatureOptions,
   type MaskPrediction,
 } from './encoder.js';
+export {
+  clipImageEmbeddings,
+  clipTextEmbeddings,
+  imageTextSimilarity,
+  loadClipPipeline,
+  rankImages,
+  rankTexts,
+  tokenizeForClip,
+  zeroShotClassify,
+  zeroShotClassifyMany,
+  type ClipPipelineParts,
+  type ClipTextBatch,
+  type ImageRanking,
+  type ImageTextSimilarity,
+  type TextRanking,
+  type ZeroShotResult,
+} from './zero-shot-image.js';

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
 import { registerBench } from './bench.js';
+import { registerClip } from './clip.js';
 import { registerEncode } from './encode.js';
 import { registerGenerate } from './generate.js';
 import { registerInspect } from './inspect.js';
@@ -19,6 +20,7 @@ export type RegisterCommand = (program: Command, io: CliIO) => void;
  */
 export const commandGroups = {
   bench: registerBench,
+  clip: registerClip,
   generate: registerGenerate,
   encode: registerEncode,
   inspect: registerInspect,
