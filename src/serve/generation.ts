@@ -56,7 +56,7 @@ export function samplingOptions(body: SamplingBody, maxTokens: number): WireGene
 
 export function requireGenerator(info: ModelInfo): void {
   if (!info.canGenerate) {
-    const what = info.kind === 'encoder' ? 'an encoder' : `a ${info.kind} model`;
+    const what = info.kind === 'encoder' ? 'an encoder' : info.kind === 'dual-encoder' ? 'an image–text dual encoder (embeddings only)' : `a ${info.kind} model`;
     throw badRequest(`Model '${info.id}' (${info.architecture}) is ${what}: it does not generate text. Use /v1/embeddings with it, or serve a decoder-only language model.`, 'model', 'model_not_generative');
   }
 }

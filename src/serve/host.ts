@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { ApiError } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
-import type { FromWorker, ModelInfo, PromptInput, RunnerSpec, ToWorker, WireChoiceResult, WireChunk, WireError, WireGenerateOptions, WireTranscribeOptions, WireTranscription } from './protocol.js';
+import type { EmbedInput, FromWorker, ModelInfo, PromptInput, RunnerSpec, ToWorker, WireChoiceResult, WireChunk, WireError, WireGenerateOptions, WireTranscribeOptions, WireTranscription } from './protocol.js';
 import { ModelRunner } from './runner.js';
 
 export type GenerationEvent =
@@ -336,15 +336,18 @@ export class ModelHost {
     };
   }
 
-  /** Queued: mean-pooled, unit-length sentence embeddings. */
-  embed(texts: string[]): Promise<{ vectors: Float32Array[]; promptTokens: number }> {
+  /** Queued: unit-length embeddings (mean-pooled sentences; CLIP's image and text features). */
+  embed(inputs: EmbedInput[]): Promise<{ vectors: Float32Array[]; promptTokens: number }> {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       const metrics = this.options.metrics;
+      // pixels move to the worker rather than being copied (each image owns its buffer: see the route)
+      const transfer = inputs.flatMap((x) => ('image' in x ? [x.image.data.buffer as ArrayBuffer] : []));
       this.submit({
         id,
         queued: true,
-        msg: { type: 'embed', id, texts },
+        msg: { type: 'embed', id, inputs },
+        transfer: transfer.length ? transfer : undefined,
         onLost: reject,
         onMessage: (m) => {
           if (m.type === 'embedded') {

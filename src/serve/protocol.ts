@@ -10,7 +10,7 @@ export interface ModelInfo {
   path: string;
   architecture: string;
   modelType: string;
-  kind: 'decoder-only' | 'encoder' | 'other';
+  kind: 'decoder-only' | 'encoder' | 'dual-encoder' | 'other';
   card: ModelCard;
   /** longest sequence the model takes (prompt + completion for a decoder) */
   contextLength: number;
@@ -19,9 +19,11 @@ export interface ModelInfo {
   hasChatTemplate: boolean;
   /** a decoder with a tokenizer, or one fed token ids */
   canGenerate: boolean;
-  /** an encoder with a tokenizer (mean-pooled sentence embeddings) */
+  /** an encoder with a tokenizer (mean-pooled sentence embeddings), or an image–text dual encoder (CLIP) */
   canEmbed: boolean;
-  /** length of an embedding vector (the encoder's hidden size); null when canEmbed is false */
+  /** embeds images too (CLIP: image tower and text tower into one space) */
+  canEmbedImages: boolean;
+  /** length of an embedding vector (the encoder's hidden size, CLIP's projection size); null when canEmbed is false */
   embeddingSize: number | null;
   /** a speech-to-text model (Whisper) with its tokenizer */
   canTranscribe: boolean;
@@ -90,10 +92,20 @@ export interface WireTranscription {
   segments?: { start: number; end: number; text: string }[];
 }
 
+/** Decoded 8-bit RGB pixels, row-major (H, W, 3). */
+export interface WireImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** One item to embed: a text, or an image (decoded on the HTTP side). */
+export type EmbedInput = { text: string } | { image: WireImage };
+
 export type ToWorker =
   | { type: 'prepare'; id: number; prompts: PromptInput[] }
   | { type: 'generate'; id: number; prompts: number[][]; n: number; options: WireGenerateOptions }
-  | { type: 'embed'; id: number; texts: string[] }
+  | { type: 'embed'; id: number; inputs: EmbedInput[] }
   /** audio: the bytes of a WAV file */
   | { type: 'transcribe'; id: number; audio: Uint8Array; options: WireTranscribeOptions }
   | { type: 'cancel'; id: number };

@@ -14,14 +14,19 @@ import { Decoding, type GenerateOptions, type TokenLogprob } from '../generation
 import { readJsonObject } from '../io/config.js';
 import { readWav } from '../io/audio.js';
 import { readGenerationConfig } from '../io/hf.js';
+import { rgbImage } from '../io/image.js';
+import { readImageProcessorConfig } from '../io/preprocessor.js';
 import { BertModel } from '../models/bert.js';
+import { CLIPModel } from '../models/clip/index.js';
 import { isCausalLM } from '../models/load.js';
 import { WhisperForConditionalGeneration } from '../models/whisper/model.js';
 import { embedTexts } from '../pipelines/encoder.js';
 import { loadForInference, type InferenceModel } from '../pipelines/load.js';
+import { type ClipPipelineParts, clipImageEmbeddings, clipTextEmbeddings, tokenizeForClip } from '../pipelines/zero-shot-image.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { type SpeechRecognizer, WHISPER_FEATURES, parseSpeechFeatures, transcribe } from '../pipelines/transcribe.js';
 import { checkTokenIds, type ChatMessage, type Tokenizer } from '../tokenizers/tokenizer.js';
-import type { FromWorker, ModelInfo, PromptInput, RunnerSpec, ToWorker, WireChunk, WireError, WireGenerateOptions, WireLogprob, WireToken, WireTranscribeOptions } from './protocol.js';
+import type { EmbedInput, FromWorker, ModelInfo, PromptInput, RunnerSpec, ToWorker, WireChunk, WireError, WireGenerateOptions, WireLogprob, WireToken, WireTranscribeOptions } from './protocol.js';
 import { buildResponseConstraint } from './response-format.js';
 
 export type Post = (message: FromWorker, transfer?: ArrayBuffer[]) => void;
@@ -51,9 +56,19 @@ function speechOf(m: InferenceModel): SpeechRecognizer | null {
   };
 }
 
-function describe(spec: RunnerSpec, m: InferenceModel): ModelInfo {
+/**
+ * A CLIP checkpoint as the image–text pipelines take it; its preprocessor_config.json is required
+ * (a served CLIP without one fails to load, naming the file).
+ */
+function clipOf(m: InferenceModel): ClipPipelineParts | null {
+  if (!(m.model instanceof CLIPModel) || !m.tokenizer || m.format !== 'hf') return null;
+  return { clip: m.model, tokenizer: m.tokenizer, processor: readImageProcessorConfig(m.path, { family: 'clip' }) };
+}
+
+function describe(spec: RunnerSpec, m: InferenceModel, clip: ClipPipelineParts | null): ModelInfo {
   const encoder = encoderOf(m);
-  const kind = m.model.kind === 'decoder-only' || m.model.kind === 'encoder' ? m.model.kind : 'other';
+  const kind = m.model.kind === 'decoder-only' || m.model.kind === 'encoder' || m.model.kind === 'dual-encoder' ? m.model.kind : 'other';
+  const embeddingSize = clip ? clip.clip.config.projection_dim : encoder && m.tokenizer ? encoder.config.hidden_size : null;
   return {
     id: spec.id,
     path: m.path,
@@ -66,8 +81,9 @@ function describe(spec: RunnerSpec, m: InferenceModel): ModelInfo {
     hasTokenizer: m.tokenizer !== null,
     hasChatTemplate: m.tokenizer?.chatTemplate !== undefined,
     canGenerate: isCausalLM(m.model),
-    canEmbed: encoder !== null && m.tokenizer !== null,
-    embeddingSize: encoder && m.tokenizer ? encoder.config.hidden_size : null,
+    canEmbed: embeddingSize !== null,
+    canEmbedImages: clip !== null,
+    embeddingSize,
     canTranscribe: m.model instanceof WhisperForConditionalGeneration && m.tokenizer !== null,
   };
 }
@@ -91,6 +107,7 @@ export class ModelRunner {
 
   private constructor(
     private readonly m: InferenceModel,
+    private readonly clip: ClipPipelineParts | null,
     readonly info: ModelInfo,
     private readonly post: Post,
   ) {
@@ -99,7 +116,8 @@ export class ModelRunner {
 
   static async load(spec: RunnerSpec, post: Post): Promise<ModelRunner> {
     const m = await loadForInference(spec.path);
-    return new ModelRunner(m, describe(spec, m), post);
+    const clip = clipOf(m);
+    return new ModelRunner(m, clip, describe(spec, m, clip), post);
   }
 
   handle(msg: ToWorker): void {
@@ -111,7 +129,7 @@ export class ModelRunner {
         void this.generate(msg.id, msg.prompts, msg.n, msg.options);
         return;
       case 'embed':
-        this.guard(msg.id, () => this.embed(msg.id, msg.texts));
+        this.guard(msg.id, () => (this.clip ? this.embedClip(msg.id, this.clip, msg.inputs) : this.embed(msg.id, msg.inputs)));
         return;
       case 'transcribe':
         this.guard(msg.id, () => this.transcribe(msg.id, msg.audio, msg.options));
@@ -237,7 +255,11 @@ export class ModelRunner {
     }
   }
 
-  private embed(id: number, texts: string[]): void {
+  private embed(id: number, inputs: EmbedInput[]): void {
+    const texts = inputs.map((x, i) => {
+      if ('text' in x) return x.text;
+      throw new StrataError('argument', 'embeddings', `input[${i}] is an image; model '${this.info.id}' (${this.info.architecture}) embeds text only`);
+    });
     const encoder = encoderOf(this.m);
     if (!encoder) throw new StrataError('argument', 'embeddings', `model '${this.info.id}' (${this.info.architecture}) is not an encoder`);
     const tok = this.tokenizer('embeddings');
@@ -250,6 +272,31 @@ export class ModelRunner {
       promptTokens += count;
     });
     const vectors = embedTexts(encoder, tok, texts, { pooling: 'mean', normalize: true }).map((v) => Float32Array.from(v));
+    this.post({ type: 'embedded', id, vectors, promptTokens }, vectors.map((v) => v.buffer as ArrayBuffer));
+  }
+
+  /**
+   * CLIP: images through the image tower (preprocessed as the checkpoint's preprocessor config
+   * says), texts through the text tower (cut to its context, keeping the eos), each unit-length,
+   * in the order given. Images and texts each go as one batch.
+   */
+  private embedClip(id: number, parts: ClipPipelineParts, inputs: EmbedInput[]): void {
+    const imageAt: number[] = [];
+    const textAt: number[] = [];
+    const images = inputs.flatMap((x, i) => ('image' in x ? (imageAt.push(i), [rgbImage(x.image.width, x.image.height, x.image.data, `input[${i}]`)]) : []));
+    const texts = inputs.flatMap((x, i) => ('text' in x ? (textAt.push(i), [x.text]) : []));
+    const vectors: Float32Array[] = new Array<Float32Array>(inputs.length);
+    const place = (t: Tensor, at: number[]) => {
+      const E = t.shape[1]!;
+      const flat = Float32Array.from(t.contiguous().toArray());
+      at.forEach((i, r) => (vectors[i] = flat.slice(r * E, (r + 1) * E)));
+    };
+    let promptTokens = 0;
+    if (images.length) place(clipImageEmbeddings(parts.clip, parts.processor, images), imageAt);
+    if (texts.length) {
+      promptTokens = tokenizeForClip(parts.tokenizer, texts, parts.clip.maxPositions).tokens;
+      place(clipTextEmbeddings(parts.clip, parts.tokenizer, texts), textAt);
+    }
     this.post({ type: 'embedded', id, vectors, promptTokens }, vectors.map((v) => v.buffer as ArrayBuffer));
   }
 
