@@ -19,7 +19,7 @@ import { sceneDataset } from '../../src/train/scenes.js';
 
 const { values: args } = parseArgs({
   options: {
-    steps: { type: 'string', default: '6000' },
+    steps: { type: 'string', default: '2400' },
     run: { type: 'string', default: 'runs/clip-scenes' },
     out: { type: 'string', default: 'zoo/clip-scenes' },
     resume: { type: 'boolean', default: false },
