@@ -3,32 +3,17 @@
 // `strata similarity` (image–text similarity and retrieval both ways).
 
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import { StrataError } from '../../errors.js';
 import { setThreads } from '../../backend/threads.js';
 import { loadImage } from '../../io/image.js';
 import { TRAIN_CLIP_DEFAULTS, type TrainClipConfig, trainClip } from '../../train/clip.js';
 import { imageTextSimilarity, loadClipPipeline, zeroShotClassify } from '../../pipelines/zero-shot-image.js';
 import type { CliIO } from '../io.js';
-import { positiveInt } from '../options.js';
+import { nonNegativeInt, positiveInt, positiveNumber, unitFraction } from '../options.js';
 import { TrainingProgress, formatDuration } from '../progress.js';
 
-function nonNegativeInt(v: string): number {
-  if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError('Expected an integer >= 0.');
-  return Number(v);
-}
 
-function positiveNumber(v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('Expected a number > 0.');
-  return n;
-}
 
-function unitFraction(v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('Expected a number in [0, 1].');
-  return n;
-}
 
 /** "a red circle, a blue square" -> ['a red circle', 'a blue square'] */
 export function parseLabels(list: string): string[] {

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import { StrataError } from '../../errors.js';
 import { setThreads } from '../../backend/threads.js';
 import { PRETRAIN_ARCHS, PRETRAIN_DEFAULTS, type PretrainConfig, pretrain } from '../../train/pretrain.js';
@@ -12,25 +11,11 @@ import type { ExportDType, ExportFormat } from '../../train/export.js';
 const EXPORT_FORMATS = ['hf', 'gguf'] as const;
 const EXPORT_DTYPES = ['f32', 'f16', 'q8_0'] as const;
 import type { CliIO } from '../io.js';
-import { positiveInt } from '../options.js';
+import { fraction, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
 import { TrainingProgress, formatDuration } from '../progress.js';
 
-function nonNegativeInt(v: string): number {
-  if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError('Expected an integer >= 0.');
-  return Number(v);
-}
 
-function positiveNumber(v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('Expected a number > 0.');
-  return n;
-}
 
-function fraction(v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('Expected a number in [0, 1).');
-  return n;
-}
 
 /**
  * A typed config from a JSON file (camelCase keys, as the library takes them) and the flags given
