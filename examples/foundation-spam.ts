@@ -23,6 +23,7 @@ import { pretrain, type PretrainConfig } from '../src/train/pretrain.js';
 import { finetune, FINETUNE_DEFAULTS, type FinetuneConfig, type FinetuneResult } from '../src/train/finetune.js';
 import { createModel, parseModelConfig } from '../src/models/registry.js';
 import { saveModel } from '../src/models/load.js';
+import { copyTokenizerFiles } from '../src/io/hf.js';
 import { Generator } from '../src/tensor/random.js';
 import { readDocuments } from '../src/train/sources.js';
 import { splitLabelled } from '../src/train/data.js';
@@ -107,7 +108,7 @@ if (reusePretrained) {
 const scratch = path.join(out, 'scratch-init');
 const config = parseModelConfig(JSON.parse(fs.readFileSync(path.join(base, 'config.json'), 'utf8')), 'config.json').config;
 saveModel(scratch, createModel(config, { generator: new Generator(1) }), config);
-for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(base, f), path.join(scratch, f));
+copyTokenizerFiles(base, scratch);
 
 // 4. Downstream: the same labelled data, split and schedule for all three.
 const downstream: Omit<FinetuneConfig, 'model' | 'out' | 'method'> = {

@@ -163,3 +163,18 @@ export function writeHFDirectory(dir: string, config: object, tensors: Record<st
   writeJson(CONFIG_FILE, config);
   if (generationConfig) writeJson(GENERATION_CONFIG_FILE, generationConfig);
 }
+
+/** The files that make up a Hugging Face tokenizer, as they sit beside the model. */
+export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'] as const;
+
+/** Copies the tokenizer files `from` holds into `to` (a file onto itself is left alone); returns the names copied. */
+export function copyTokenizerFiles(from: string, to: string): string[] {
+  const copied: string[] = [];
+  for (const f of TOKENIZER_FILES) {
+    const src = path.join(from, f);
+    if (!fs.existsSync(src)) continue;
+    if (path.resolve(src) !== path.resolve(to, f)) fs.copyFileSync(src, path.join(to, f));
+    copied.push(f);
+  }
+  return copied;
+}

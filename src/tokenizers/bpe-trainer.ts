@@ -401,9 +401,10 @@ function stringifyTokenizerJson(json: object): string {
   const model = (json as { model?: { vocab?: unknown } }).model;
   const vocab = model?.vocab;
   if (typeof vocab !== 'object' || vocab === null || Array.isArray(vocab)) return JSON.stringify(json, null, 2);
-  const placeholder = '\u0000vocab\u0000';
-  const text = JSON.stringify({ ...json, model: { ...model, vocab: placeholder } }, null, 2);
+  // the vocab is written by hand in id order; a marker string holds its place in the rest
+  const vocabSlot = '\u0000vocab\u0000';
+  const text = JSON.stringify({ ...json, model: { ...model, vocab: vocabSlot } }, null, 2);
   const entries = Object.entries(vocab as Record<string, number>).sort((a, b) => a[1] - b[1]);
   const body = entries.map(([token, id]) => `      ${JSON.stringify(token)}: ${id}`).join(',\n');
-  return text.replace(JSON.stringify(placeholder), () => (entries.length === 0 ? '{}' : `{\n${body}\n    }`));
+  return text.replace(JSON.stringify(vocabSlot), () => (entries.length === 0 ? '{}' : `{\n${body}\n    }`));
 }

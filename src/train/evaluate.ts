@@ -11,7 +11,8 @@ import { loadModel } from '../models/load.js';
 import { loadTokenizer } from '../tokenizers/index.js';
 import { TokenWindows, packCorpus } from './data.js';
 import { readDocuments } from './sources.js';
-import { CausalLMTask, type Classifier, ClassificationTask, type LabelledExample, type MaskedLM, MaskedLMTask } from './tasks.js';
+import { CausalLMTask, type Classifier, ClassificationTask, type LabelledExample, type MaskedLM, MaskedLMTask, encodeExample, maskingOf } from './tasks.js';
+import { padTokenId } from './sft.js';
 
 export interface EvaluateOptions {
   field?: string;
@@ -45,19 +46,16 @@ export async function evaluateModel(modelDir: string, data: string, options: Eva
     const regression = config.problem_type === 'regression';
     const names = config.id2label ? Object.entries(config.id2label).sort((a, b) => Number(a[0]) - Number(b[0])).map(([, v]) => v) : Array.from({ length: config.num_labels }, (_, i) => String(i));
     const index = new Map(names.map((n, i) => [n, i]));
-    const eos = tokenizer.special.eos;
     const examples: LabelledExample[] = [];
     for (const d of readDocuments(data, { field: options.field, labelField: options.labelField })) {
       if (d.label === undefined) throw new StrataError('argument', data, `document ${examples.length + 1} has no label (set the label field with --label-field)`);
       const label = regression ? Number(d.label) : index.get(String(d.label));
       if (label === undefined || !Number.isFinite(label)) throw new StrataError('argument', data, `label '${String(d.label).slice(0, 40)}' is not one of the model's labels (${names.join(', ')})`);
-      let ids = tokenizer.encode(d.text.slice(0, maxLength * 16), { addSpecialTokens: true });
-      if (ids.length > maxLength) ids = eos !== undefined ? [...ids.slice(0, maxLength - 1), eos] : ids.slice(0, maxLength);
-      examples.push({ ids: ids.length ? ids : [tokenizer.special.pad ?? 0], label });
+      examples.push({ ids: encodeExample(tokenizer, d.text, maxLength), label });
     }
     if (!examples.length) throw new StrataError('argument', data, 'holds no documents');
     const task = new ClassificationTask(model as unknown as Classifier, examples, examples, {
-      batchSize, seed, padId: tokenizer.special.pad ?? eos ?? 0, numLabels: regression ? 1 : names.length, problem: regression ? 'regression' : 'classification',
+      batchSize, seed, padId: padTokenId(tokenizer), numLabels: regression ? 1 : names.length, problem: regression ? 'regression' : 'classification',
     });
     return { model: modelDir, data, kind: regression ? 'regression' : 'classification', examples: examples.length, metrics: rename(task.evaluate()) };
   }
@@ -71,10 +69,7 @@ export async function evaluateModel(modelDir: string, data: string, options: Eva
     return { model: modelDir, data, kind: 'causal-lm', examples, metrics: rename(task.evaluate('train', maxBatches)) };
   }
   if (model instanceof BertForMaskedLM) {
-    const sp = tokenizer.special;
-    if (sp.mask === undefined) throw new StrataError('argument', modelDir, 'the tokenizer has no mask token');
-    const specialIds = [sp.pad, sp.sep, sp.bos, sp.eos, sp.unk, sp.mask].filter((x): x is number => x !== undefined);
-    const task = new MaskedLMTask(model as unknown as MaskedLM, windows, { batchSize, seed, maskTokenId: sp.mask, vocabSize: tokenizer.vocabSize, specialIds });
+    const task = new MaskedLMTask(model as unknown as MaskedLM, windows, { batchSize, seed, ...maskingOf(tokenizer, modelDir) });
     return { model: modelDir, data, kind: 'masked-lm', examples, metrics: rename(task.evaluate('train', maxBatches)) };
   }
   throw new StrataError('unsupported', 'eval', `${loaded.architecture} has no evaluation (classifiers and language models do)`);

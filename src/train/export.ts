@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StrataError } from '../errors.js';
-import { writeHFDirectory } from '../io/hf.js';
+import { copyTokenizerFiles, writeHFDirectory } from '../io/hf.js';
 import { type GgufExportDType, gpt2ToGguf, llamaToGguf } from '../models/gguf.js';
 import { writeGguf } from '../io/gguf.js';
 import { loadModel } from '../models/load.js';
@@ -28,8 +28,6 @@ export interface ExportOptions {
   /** general.name in GGUF */
   name?: string;
 }
-
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
 
 function readJson(file: string): object | undefined {
   if (!fs.existsSync(file)) return undefined;
@@ -55,13 +53,7 @@ export async function exportModel(dir: string, options: ExportOptions): Promise<
     });
     const config = { ...loaded.config, architectures: [loaded.architecture], ...(dtype === 'f16' ? { torch_dtype: 'float16' } : { torch_dtype: 'float32' }) };
     writeHFDirectory(options.out, config, tensors, loaded.generationConfig?.raw ?? null);
-    const files = ['config.json', 'model.safetensors', ...(loaded.generationConfig ? ['generation_config.json'] : [])];
-    for (const f of TOKENIZER_FILES) {
-      if (fs.existsSync(path.join(dir, f))) {
-        fs.copyFileSync(path.join(dir, f), path.join(options.out, f));
-        files.push(f);
-      }
-    }
+    const files = ['config.json', 'model.safetensors', ...(loaded.generationConfig ? ['generation_config.json'] : []), ...copyTokenizerFiles(dir, options.out)];
     const paths = files.map((f) => path.join(options.out, f));
     return { files: paths, bytes: paths.reduce((n, f) => n + fs.statSync(f).size, 0) };
   }

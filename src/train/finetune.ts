@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StrataError } from '../errors.js';
-import { readConfigJson } from '../io/hf.js';
+import { copyTokenizerFiles, readConfigJson } from '../io/hf.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { saveAdapter } from '../io/peft.js';
 import { type LoadedModel, loadModel, saveModel } from '../models/load.js';
@@ -22,8 +22,8 @@ import { loadTokenizer } from '../tokenizers/index.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { TokenWindows, packCorpus, splitLabelled } from './data.js';
 import { readDocuments, sourceFingerprint } from './sources.js';
-import { buildSftExample, readChatExamples } from './sft.js';
-import { CausalLMTask, type Classifier, ClassificationTask, type LabelledExample, SftTask } from './tasks.js';
+import { buildSftExample, padTokenId, readChatExamples } from './sft.js';
+import { CausalLMTask, type Classifier, ClassificationTask, type LabelledExample, SftTask, encodeExample } from './tasks.js';
 import { Trainer, type TrainerCallbacks, type TrainResult, type TrainingTask } from './trainer.js';
 
 export const FINETUNE_TASKS = ['classification', 'regression', 'sft', 'causal-lm'] as const;
@@ -139,16 +139,6 @@ export function parseLoraTargets(spec: string | undefined, modelType: string): s
   }
 }
 
-function truncate(ids: number[], maxLength: number, keepLast?: number): number[] {
-  if (ids.length <= maxLength) return ids;
-  // keep an end-of-sequence marker last: decoders classify from the last token
-  return keepLast !== undefined ? [...ids.slice(0, maxLength - 1), keepLast] : ids.slice(0, maxLength);
-}
-
-function padIdOf(tokenizer: Tokenizer): number {
-  return tokenizer.special.pad ?? tokenizer.special.eos ?? 0;
-}
-
 /** Labelled examples of a dataset and the label names (sorted) they use. */
 function labelledExamples(c: FinetuneConfig, tokenizer: Tokenizer, labelNames: string[] | null): { train: LabelledExample[]; test: LabelledExample[]; labels: string[] } {
   const docs = [...readDocuments(c.data, { field: c.field, labelField: c.labelField })];
@@ -157,7 +147,6 @@ function labelledExamples(c: FinetuneConfig, tokenizer: Tokenizer, labelNames: s
   const labels = labelNames ?? [...new Set(docs.map((d) => String(d.label)))].sort();
   if (c.task === 'classification' && labels.length < 2) throw new StrataError('argument', c.data, `classification needs at least 2 labels, found ${labels.length} (${labels.join(', ')})`);
   const index = new Map(labels.map((l, i) => [l, i]));
-  const eos = tokenizer.special.eos;
   const encode = (d: { text: string; label?: string }): LabelledExample => {
     let label: number;
     if (c.task === 'regression') {
@@ -168,9 +157,7 @@ function labelledExamples(c: FinetuneConfig, tokenizer: Tokenizer, labelNames: s
       if (i === undefined) throw new StrataError('argument', c.data, `label '${String(d.label).slice(0, 40)}' is not one of the model's labels (${labels.join(', ')})`);
       label = i;
     }
-    // a token covers at least one character, usually several: no need to encode a whole long document
-    const ids = tokenizer.encode(d.text.slice(0, c.maxLength * 16), { addSpecialTokens: true });
-    return { ids: truncate(ids.length ? ids : [padIdOf(tokenizer)], c.maxLength, eos), label };
+    return { ids: encodeExample(tokenizer, d.text, c.maxLength), label };
   };
   const { train, test } = c.task === 'regression' ? seededSplit(docs, Math.round(docs.length * (1 - c.testFraction)), c.seed) : splitLabelled(docs, { testFraction: c.testFraction, seed: c.seed });
   const kept = c.trainLimit !== undefined && c.trainLimit < train.length ? seededSplit(train, c.trainLimit, c.seed).train : train;
@@ -197,13 +184,6 @@ function freezeAllBut(model: Module, keep: RegExp): number {
     if (train) n += p.size;
   }
   return n;
-}
-
-function copyTokenizerFiles(from: string, to: string): void {
-  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) {
-    const src = path.join(from, f);
-    if (fs.existsSync(src) && path.resolve(src) !== path.resolve(to, f)) fs.copyFileSync(src, path.join(to, f));
-  }
 }
 
 /** Fine-tunes `c.model` on `c.data` and writes RUN (see the file comment). */
@@ -238,7 +218,7 @@ export async function finetune(given: FinetuneConfig, options: { resume?: boolea
     if (loaded.initializedKeys.length) options.onLog?.(`new head: ${loaded.initializedKeys.join(', ')}`);
     head = cls.head;
     modulesToSave = cls.modulesToSave;
-    const taskOptions = { batchSize: c.batchSize, seed: c.seed, padId: padIdOf(tokenizer), numLabels: c.task === 'regression' ? 1 : data.labels.length, problem: c.task === 'regression' ? ('regression' as const) : ('classification' as const), evalLimit: 512 };
+    const taskOptions = { batchSize: c.batchSize, seed: c.seed, padId: padTokenId(tokenizer), numLabels: c.task === 'regression' ? 1 : data.labels.length, problem: c.task === 'regression' ? ('regression' as const) : ('classification' as const), evalLimit: 512 };
     const ct = new ClassificationTask(loaded.model as unknown as Classifier, data.train, data.test, taskOptions);
     task = ct;
     trainCount = data.train.length;
@@ -249,7 +229,7 @@ export async function finetune(given: FinetuneConfig, options: { resume?: boolea
     const examples = [...readChatExamples(c.data)].map((m) => buildSftExample(tokenizer, m, { maxLength: c.maxLength })).filter((e) => e.labels.some((l) => l !== -100));
     if (examples.length < 2) throw new StrataError('argument', c.data, `needs at least 2 chat examples with an assistant answer, found ${examples.length}`);
     const { train, test } = seededSplit(examples, Math.max(1, Math.round(examples.length * (1 - c.testFraction))), c.seed);
-    const st = new SftTask(loaded.model as CausalLM, train, test, { batchSize: c.batchSize, seed: c.seed, padId: padIdOf(tokenizer) });
+    const st = new SftTask(loaded.model as CausalLM, train, test, { batchSize: c.batchSize, seed: c.seed, padId: padTokenId(tokenizer) });
     task = st;
     trainCount = train.length;
     testCount = test.length;

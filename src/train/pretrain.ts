@@ -15,9 +15,10 @@ import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { saveTrainedTokenizer, trainByteLevelBpe } from '../tokenizers/bpe-trainer.js';
 import { Generator } from '../tensor/random.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { copyTokenizerFiles } from '../io/hf.js';
 import { TokenWindows, packCorpus } from './data.js';
 import { readDocuments, sourceFingerprint } from './sources.js';
-import { CausalLMTask, type MaskedLM, MaskedLMTask } from './tasks.js';
+import { CausalLMTask, type MaskedLM, MaskedLMTask, maskingOf } from './tasks.js';
 import { Trainer, type TrainerCallbacks, type TrainResult } from './trainer.js';
 
 export const PRETRAIN_ARCHS = ['llama', 'gpt2', 'bert'] as const;
@@ -163,10 +164,7 @@ export function resumeConfig(out: string, given: PretrainConfig): PretrainConfig
 async function prepareTokenizer(c: PretrainConfig, resume: boolean, cb: PretrainCallbacks): Promise<Tokenizer> {
   if (c.tokenizer) {
     const tok = await loadTokenizer(c.tokenizer);
-    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) {
-      const src = path.join(c.tokenizer, f);
-      if (fs.existsSync(src) && path.resolve(src) !== path.resolve(c.out, f)) fs.copyFileSync(src, path.join(c.out, f));
-    }
+    copyTokenizerFiles(c.tokenizer, c.out);
     return tok;
   }
   if (resume && fs.existsSync(path.join(c.out, 'tokenizer.json'))) return loadTokenizer(c.out);
@@ -220,10 +218,7 @@ export async function pretrain(given: PretrainConfig, options: { resume?: boolea
   const lmOptions = { batchSize: c.batchSize, seed: c.seed };
   let task;
   if (c.arch === 'bert') {
-    const sp = tokenizer.special;
-    if (sp.mask === undefined) throw new StrataError('argument', 'pretrain', 'masked-LM pretraining needs a tokenizer with a mask token ([MASK] or <mask>)');
-    const specialIds = [sp.pad, sp.sep, sp.bos, sp.eos, sp.unk, sp.mask].filter((x): x is number => x !== undefined);
-    task = new MaskedLMTask(model as unknown as MaskedLM, windows, { ...lmOptions, maskTokenId: sp.mask, vocabSize: tokenizer.vocabSize, specialIds });
+    task = new MaskedLMTask(model as unknown as MaskedLM, windows, { ...lmOptions, ...maskingOf(tokenizer, 'pretrain') });
   } else {
     task = new CausalLMTask(model as CausalLM, windows, lmOptions);
   }

@@ -13,7 +13,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { CausalLM } from '../models/types.js';
 import type { TrainingTask } from './trainer.js';
 import { BatchSampler, type TokenWindows } from './data.js';
-import { collateSft } from './sft.js';
+import { collateSft, padTokenId } from './sft.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
 /** A seeded generator for one (seed, stream, counter): masking that a resumed run repeats exactly. */
 function streamGenerator(seed: number, stream: number, counter: number): Generator {
@@ -121,6 +122,14 @@ export interface MaskedLMTaskOptions extends LMTaskOptions {
   maskProbability?: number;
 }
 
+/** The masking settings a tokenizer gives a masked-LM task: its mask token, vocabulary and the ids never masked. */
+export function maskingOf(tokenizer: Tokenizer, op: string): Pick<MaskedLMTaskOptions, 'maskTokenId' | 'vocabSize' | 'specialIds'> {
+  const sp = tokenizer.special;
+  if (sp.mask === undefined) throw new StrataError('argument', op, 'masked-LM training and evaluation need a tokenizer with a mask token ([MASK] or <mask>)');
+  const specialIds = [sp.pad, sp.sep, sp.bos, sp.eos, sp.unk, sp.mask].filter((x): x is number => x !== undefined);
+  return { maskTokenId: sp.mask, vocabSize: tokenizer.vocabSize, specialIds };
+}
+
 /** BERT/RoBERTa masked-LM pretraining over packed windows. */
 export class MaskedLMTask implements TrainingTask {
   private readonly sampler: BatchSampler;
@@ -222,6 +231,20 @@ export interface ClassificationTaskOptions {
   numLabels: number;
   /** examples scored per evaluation (default all) */
   evalLimit?: number;
+}
+
+/**
+ * Token ids of one classification example: special tokens added, at most `maxLength`, the
+ * end-of-sequence token kept last when cut (decoders classify from the last token), and a pad
+ * token for an empty text.
+ */
+export function encodeExample(tokenizer: Tokenizer, text: string, maxLength: number): number[] {
+  // a token covers at least one character, usually several: no need to encode a whole long document
+  const ids = tokenizer.encode(text.slice(0, maxLength * 16), { addSpecialTokens: true });
+  if (ids.length === 0) return [padTokenId(tokenizer)];
+  if (ids.length <= maxLength) return ids;
+  const eos = tokenizer.special.eos;
+  return eos !== undefined ? [...ids.slice(0, maxLength - 1), eos] : ids.slice(0, maxLength);
 }
 
 /** Right-pads examples into ids (B, T) and a mask; decoders read the last real token, encoders the first. */
