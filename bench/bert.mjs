@@ -13,8 +13,7 @@
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { emitReport, fail, fmt, log, machine, median, positiveInt, round, strataBuild, describeBuild, runIfMain, table } from './lib/common.mjs';
+import { emitReport, fail, fmt, log, machine, median, positiveInt, round, strataBuild, describeBuild, runIfMain, table, parseFlags } from './lib/common.mjs';
 import { BERT_CONFIG, PYTHON, ensureBertDir, ensureBertOnnx } from './lib/bert-model.mjs';
 import { Worker, cpuBusy, sleep, watchOthers } from './lib/workers.mjs';
 
@@ -39,30 +38,16 @@ The ORT column needs ${PYTHON} with torch (Debian's python3-torch) for the one-t
 without it that column is skipped. STRATA_BENCH_PYTHON names another interpreter.`;
 
 function parseOptions(argv) {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      options: {
-        threads: { type: 'string' },
-        rounds: { type: 'string' },
-        batch: { type: 'string', default: '8' },
-        seq: { type: 'string', default: '128' },
-        only: { type: 'string' },
-        quick: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (err) {
-    fail(`${err.message}\n${USAGE}`);
-  }
-  if (v.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
+  const v = parseFlags(
+    {
+      threads: { type: 'string' },
+      rounds: { type: 'string' },
+      batch: { type: 'string', default: '8' },
+      seq: { type: 'string', default: '128' },
+      quick: { type: 'boolean', default: false },
+    },
+    USAGE, argv,
+  );
   const runtimes = v.only ? v.only.split(',').map((s) => s.trim()) : Object.keys(RUNTIMES);
   for (const r of runtimes) if (!RUNTIMES[r]) fail(`--only: unknown '${r}' (expected ${Object.keys(RUNTIMES).join(', ')})`);
   const threads = (v.threads ?? (v.quick ? '2' : '1,2')).split(',').map((t) => positiveInt('threads', t.trim()));

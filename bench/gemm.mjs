@@ -7,8 +7,8 @@
 //                       [--shapes 256x256x256,1x768x3072] [--only strata,ort,tfjs,jsloop]
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import { loadJsLoop, loadOrt, loadStrata, loadTfjs } from './lib/impls.mjs';
+import { fail, parseFlags } from './lib/common.mjs';
 
 const FULL_SHAPES = ['256x256x256', '1024x1024x1024', '4096x4096x1024', '512x768x3072', '512x3072x768', '1x768x3072', '1x3072x768', '128x128x128'];
 const QUICK_SHAPES = ['128x128x128', '256x256x256', '1x768x3072', '512x768x3072'];
@@ -25,10 +25,6 @@ const USAGE = `usage: node bench/gemm.mjs [options]   (or: npm run bench -- [opt
   --out FILE       also write the JSON results to FILE
   -h, --help       show this help`;
 
-function fail(message) {
-  process.stderr.write(`bench: ${message}\n`);
-  process.exit(2);
-}
 
 function positiveInt(name, value) {
   if (!/^\d+$/.test(value) || Number(value) < 1) fail(`--${name} expects a positive integer, got '${value}'`);
@@ -44,28 +40,15 @@ function parseShape(text) {
 }
 
 function parseOptions() {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      options: {
-        threads: { type: 'string', default: '2' },
-        quick: { type: 'boolean', default: false },
-        rounds: { type: 'string' },
-        shapes: { type: 'string' },
-        only: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (err) {
-    fail(`${err.message}\n${USAGE}`);
-  }
-  if (parsed.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
+  const parsed = parseFlags(
+    {
+      threads: { type: 'string', default: '2' },
+      quick: { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      shapes: { type: 'string' },
+    },
+    USAGE,
+  );
   const only = parsed.only ? parsed.only.split(',').map((s) => s.trim()) : ALL_IMPLS;
   for (const name of only) if (!ALL_IMPLS.includes(name)) fail(`--only: unknown implementation '${name}' (expected ${ALL_IMPLS.join(', ')})`);
   const quick = parsed.quick;

@@ -13,8 +13,7 @@ import { statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { emitReport, fail, fmt, log, machine, median, positiveInt, round, strataBuild, describeBuild, runIfMain, table } from './lib/common.mjs';
+import { emitReport, fail, fmt, log, machine, median, positiveInt, round, strataBuild, describeBuild, runIfMain, table, parseFlags } from './lib/common.mjs';
 import { LLM_CONFIG, LLM_DTYPES, ensureLlmFiles } from './lib/llm-model.mjs';
 import { Worker, cpuBusy, sleep, watchOthers } from './lib/workers.mjs';
 
@@ -39,33 +38,19 @@ const USAGE = `usage: node bench/llm.mjs [options]   (or: npm run bench -- --onl
   -h, --help          show this help`;
 
 function parseOptions(argv) {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      options: {
-        threads: { type: 'string', default: '2' },
-        rounds: { type: 'string' },
-        dtypes: { type: 'string' },
-        only: { type: 'string' },
-        'prompt-tokens': { type: 'string', default: '8' },
-        'decode-tokens': { type: 'string' },
-        'prefill-tokens': { type: 'string' },
-        quick: { type: 'boolean', default: false },
-        'no-rss': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (err) {
-    fail(`${err.message}\n${USAGE}`);
-  }
-  if (v.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
+  const v = parseFlags(
+    {
+      threads: { type: 'string', default: '2' },
+      rounds: { type: 'string' },
+      dtypes: { type: 'string' },
+      'prompt-tokens': { type: 'string', default: '8' },
+      'decode-tokens': { type: 'string' },
+      'prefill-tokens': { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      'no-rss': { type: 'boolean', default: false },
+    },
+    USAGE, argv,
+  );
   const list = (text, all, what) => {
     const items = text ? text.split(',').map((s) => s.trim()).filter(Boolean) : all;
     for (const x of items) if (!all.includes(x)) fail(`--${what}: unknown '${x}' (expected ${all.join(', ')})`);

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 /** Generated model files, written once and reused (gitignored). STRATA_BENCH_CACHE overrides it. */
@@ -23,6 +24,35 @@ export function fail(message, code = 2) {
 export function positiveInt(name, value) {
   if (!/^\d+$/.test(String(value)) || Number(value) < 1) fail(`--${name} expects a positive integer, got '${value}'`);
   return Number(value);
+}
+
+/**
+ * Parses a benchmark's flags (`args`, default process.argv) with node's parseArgs, strictly;
+ * every benchmark also takes --only, --json, --out and -h/--help. A parse error prints the usage
+ * and exits 2; --help prints it and exits 0.
+ */
+export function parseFlags(options, usage, args) {
+  let values;
+  try {
+    values = parseArgs({
+      ...(args ? { args } : {}),
+      options: {
+        ...options,
+        only: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    fail(`${err.message}\n${usage}`);
+  }
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    process.exit(0);
+  }
+  return values;
 }
 
 export function log(text) {
