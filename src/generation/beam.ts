@@ -3,7 +3,7 @@ import type { CausalLM } from '../models/types.js';
 import { noGrad } from '../tensor/grad-mode.js';
 import { fromArray } from '../tensor/ops/creation.js';
 import type { TextDecoder } from './generate.js';
-import { logSoftmaxRow, topEntries } from './sampling.js';
+import { logSoftmaxRow, maskUndecodable, topEntries } from './sampling.js';
 
 export interface BeamSearchOptions {
   numBeams: number;
@@ -62,7 +62,9 @@ export function beamSearch(model: CausalLM, prompt: readonly number[], options: 
       const candidates: { beam: number; token: number; logprob: number }[] = [];
       beams.forEach((beam, b) => {
         if (beam.logprob === -Infinity) return;
-        const row = logSoftmaxRow(logits.subarray(b * v, (b + 1) * v));
+        const raw = logits.subarray(b * v, (b + 1) * v); // (V)
+        maskUndecodable(raw, options.tokenizer?.vocabSize);
+        const row = logSoftmaxRow(raw);
         for (const [token, l] of topEntries(row, 2 * k)) candidates.push({ beam: b, token, logprob: beam.logprob + l });
       });
       candidates.sort((a, b) => b.logprob - a.logprob);

@@ -5,7 +5,7 @@ import { noGrad } from '../tensor/grad-mode.js';
 import { fromArray } from '../tensor/ops/creation.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { TokenConstraint } from './constraint.js';
-import { type SamplingOptions, applyPenalties, logSoftmaxRow, sampleToken, topEntries, validateSampling } from './sampling.js';
+import { type SamplingOptions, applyPenalties, logSoftmaxRow, maskUndecodable, sampleToken, topEntries, validateSampling } from './sampling.js';
 import { StopStrings } from './stopping.js';
 
 /** The part of a tokenizer generation needs: turning ids back into text. */
@@ -13,6 +13,8 @@ export interface TextDecoder {
   decode(ids: readonly number[], options?: { skipSpecialTokens?: boolean }): string;
   /** incremental decoding (every Tokenizer has it); without it the whole output is re-decoded per token */
   createDecodeStream?(options?: { skipSpecialTokens?: boolean }): { push(id: number): string; flush(): string };
+  /** ids at or past it cannot be decoded, so generation never picks them (every Tokenizer has it) */
+  readonly vocabSize?: number;
 }
 
 export interface GenerateOptions extends SamplingOptions {
@@ -199,7 +201,8 @@ export class Decoding {
     const next = new Int32Array(b).fill(this.pad);
     this.rows.forEach((r, i) => {
       if (r.finish) return;
-      const row = lastRows[i]!;
+      const row = lastRows[i]!; // (V)
+      maskUndecodable(row, this.o.tokenizer?.vocabSize);
       r.constraint?.mask(row, this.maxTokens - r.tokens.length);
       const lp = this.o.logprobs !== undefined ? logSoftmaxRow(row) : null;
       applyPenalties(row, [...r.prompt, ...r.tokens], this.o);

@@ -35,6 +35,16 @@ export function validateSampling(o: SamplingOptions, op = 'generate'): void {
   check('seed', (v) => Number.isInteger(v), 'an integer');
 }
 
+/**
+ * Sets the logits of ids >= `decodable` to -Infinity, in place. A checkpoint's embedding matrix is
+ * often padded past its tokenizer's vocabulary (to a multiple of 64 or 128); those ids have no
+ * text, so choosing one would leave the output undecodable.
+ */
+export function maskUndecodable(logits: Float32Array, decodable: number | undefined): void {
+  if (decodable === undefined || decodable >= logits.length) return;
+  logits.fill(-Infinity, Math.max(decodable, 0));
+}
+
 /** Applies repetition, presence and frequency penalties in place, given the tokens seen so far. */
 export function applyPenalties(logits: Float32Array, seen: readonly number[], o: SamplingOptions): void {
   const rep = o.repetitionPenalty ?? 1;
