@@ -17,6 +17,7 @@
 // Shapes: B batch, T new tokens, S keys (cached + new), C hidden, Hq query heads, Hkv key/value
 // heads, D head size, F intermediate size, V vocab.
 
+import { StrataError, fmtShape } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { linear } from '../tensor/ops/linalg.js';
 import { gelu, relu, silu } from '../tensor/ops/elementwise.js';
@@ -306,6 +307,14 @@ class LlamaDecoderLayer extends Module {
   }
 }
 
+/** Embeddings given in place of the token embeddings must be (B, T, C) of the ids' B and T. */
+function checkedEmbeds(x: Tensor, step: DecoderStep, hidden: number): Tensor {
+  if (x.ndim !== 3 || x.shape[0] !== step.b || x.shape[1] !== step.t || x.shape[2] !== hidden) {
+    throw new StrataError('shape', 'LlamaModel', `inputsEmbeds must be (B, T, C) = (${step.b}, ${step.t}, ${hidden}), got ${fmtShape(x.shape)}`);
+  }
+  return x;
+}
+
 /** The decoder stack (Hugging Face's LlamaModel): embeddings, layers, final norm. */
 export class LlamaModel extends Module {
   readonly embedTokens: Embedding;
@@ -336,7 +345,7 @@ export class LlamaModel extends Module {
     const { cos, sin } = rotaryTables(step, this.rope);
     const full = decoderMask(step, null);
     const windowed = this.config.sliding_window !== null ? decoderMask(step, this.config.sliding_window) : null;
-    let x = this.embedTokens.forward(ids); // (B, T, C)
+    let x = options.inputsEmbeds ? checkedEmbeds(options.inputsEmbeds, step, this.config.hidden_size) : this.embedTokens.forward(ids); // (B, T, C)
     for (const layer of this.layers) x = layer.forward(x, { cos, sin, mask: layer.windowed ? windowed : full, cache: options.cache });
     options.cache?.advance(step.t);
     if (options.lastOnly) x = x.slice(1, step.t - 1, step.t); // (B, 1, C)

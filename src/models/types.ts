@@ -56,6 +56,12 @@ export interface DecoderForwardOptions {
   positionIds?: Tensor;
   /** compute logits only for the last position of each row (generation prefill) */
   lastOnly?: boolean;
+  /**
+   * (B, T, C) input embeddings used in place of the token embeddings of `ids` (which still give
+   * the shape): a vision-language model puts projected image features at its image tokens.
+   * Supported by the llama family.
+   */
+  inputsEmbeds?: Tensor;
 }
 
 /** A decoder-only language model (GPT-2, LLaMA and its configurations). */
