@@ -8,7 +8,9 @@
 #include "reductions.h"
 #include "vmath.h"
 
-#define STRATA_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+// ISA levels, not CPU models: GCC dispatches "arch=skylake-avx512" on the exact CPU model, so a
+// Sapphire Rapids or Zen 4 ran the baseline SSE2 clone. x86-64-v4 / v3 dispatch on feature bits.
+#define STRATA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 namespace strata {
 namespace {
