@@ -9,16 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer, type StrataServer } from '../../src/serve/server.js';
-import { WEB_DIST } from '../../src/serve/playground.js';
 import { writeServeModels } from '../serve/models.js';
+import { CHROMIUM, WAIT, ensureWebBuild, openPage, skipBrowser as skip } from './browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium package to run the browser tests`;
 if (skip) console.log(`# skipping the playground browser tests: ${skip}`);
-
-const WEB = path.resolve(WEB_DIST, '..');
 const RED_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGM4YaOBFTEMLQkAdntLARs7+acAAAAASUVORK5CYII=', 'base64');
-const WAIT = { timeout: 20000 };
 
 let server: StrataServer;
 let url = '';
@@ -26,26 +21,6 @@ let browser: Browser;
 let page: Page;
 let runFile = '';
 const pageErrors: string[] = [];
-
-/** newest modification time under the given paths */
-function newest(paths: string[]): number {
-  let t = 0;
-  for (const p of paths) {
-    const st = fs.statSync(p);
-    t = Math.max(t, st.mtimeMs);
-    if (st.isDirectory()) t = Math.max(t, newest(fs.readdirSync(p).map((n) => path.join(p, n))));
-  }
-  return t;
-}
-
-/** The install builds web/dist (npm's prepare); rebuild here only when the sources are newer. */
-async function ensureWebBuild() {
-  const index = path.join(WEB_DIST, 'index.html');
-  const sources = ['src', 'index.html', 'vite.config.ts'].map((p) => path.join(WEB, p));
-  if (fs.existsSync(index) && fs.statSync(index).mtimeMs >= newest(sources)) return;
-  const { build } = await import('vite');
-  await build({ root: WEB, configFile: path.join(WEB, 'vite.config.ts'), logLevel: 'warn' });
-}
 
 /** 0.2 s of a 440 Hz tone, 16 kHz mono 16-bit PCM */
 function toneWav(): Buffer {
@@ -95,11 +70,7 @@ after(async () => {
   await server?.close();
 });
 
-async function open(hash: string) {
-  await page.goto(`${url}/#/${hash}`);
-  // the shell has loaded the served models once the top bar says how many there are
-  await page.locator('.served', { hasText: 'served' }).waitFor(WAIT);
-}
+const open = (hash: string) => openPage(page, url, hash);
 
 const assistantText = () => page.locator('.msg.assistant .text').last().innerText();
 
@@ -218,7 +189,10 @@ describe('the playground in chromium', { skip }, () => {
     assert.match(await note.innerText(), /text only/);
     await page.locator('.dropzone input[type=file]').setInputFiles({ name: 'red.png', mimeType: 'image/png', buffer: RED_PNG });
     await page.locator('.dropzone img.preview').waitFor(WAIT);
-    assert.equal(await page.locator('button', { hasText: 'Caption and label' }).isDisabled(), true);
+    // each panel says what it would need; nothing was sent, so no result and no error
+    for (const id of ['no-labeller', 'no-captioner', 'no-answerer']) assert.equal(await page.locator(`[data-testid=${id}]`).count(), 1, id);
+    assert.match(await page.locator('[data-testid=no-captioner]').innerText(), /served: tiny-llama \(text → text\)/);
+    assert.equal(await page.locator('.vision button[type=submit], .vision [data-testid=labels], .vision [data-testid=caption], .vision [role=alert]').count(), 0);
   });
 
   test("speech: with no speech model the page says so, and a WAV upload shows the server's own error", async () => {

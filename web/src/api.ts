@@ -112,6 +112,18 @@ export async function loadModels(): Promise<ServedModel[]> {
 export const accepts = (m: ServedModel, modality: string) => m.card?.inputModalities.includes(modality) ?? false;
 export const emits = (m: ServedModel, modality: string) => m.card?.outputModalities.includes(modality) ?? false;
 
+/** Image in, text out: a captioner (image only) or a vision-language model (image and text). */
+export const describesImages = (m: ServedModel) => accepts(m, 'image') && emits(m, 'text');
+/** Image and text in, text out: a model that answers a question about an image. */
+export const answersAboutImages = (m: ServedModel) => describesImages(m) && accepts(m, 'text');
+/** An image-text model that embeds both into one space (CLIP), so labels can be ranked against an image. */
+export const ranksLabels = (m: ServedModel) => accepts(m, 'image') && accepts(m, 'text') && (emits(m, 'embedding') || emits(m, 'label'));
+
+/** An OpenAI chat content list: the text (when there is any) and the image as an inline data: URL. */
+export function imageContent(text: string, imageUrl: string): ({ type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } })[] {
+  return [...(text ? [{ type: 'text' as const, text }] : []), { type: 'image_url' as const, image_url: { url: imageUrl } }];
+}
+
 export interface RunSummary {
   name: string;
   kind: 'pretrain' | 'finetune' | 'run';

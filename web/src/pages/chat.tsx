@@ -1,14 +1,20 @@
 // Chat: streams /v1/chat/completions (SSE over fetch) into the last assistant message; Stop aborts
-// the request, which also cancels the generation on the server.
+// the request, which also cancels the generation on the server. When the chosen model's card takes
+// images, a message may carry one, sent as an image_url part with an inline data: URL.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { apiUrl, errorOf, emits, type ModelsState, type ServedModel } from '../api.js';
+import { accepts, apiUrl, describesImages, errorOf, emits, imageContent, type ModelsState, type ServedModel } from '../api.js';
+import { imageDataUrl, notAnImage } from '../image.js';
 import { readSse } from '../sse.js';
 import { ModelPicker } from './common.js';
 
 interface Message {
   role: 'system' | 'user' | 'assistant';
   content: string;
+  /** an attached image as a data: URL */
+  image?: string;
 }
+
+const wireMessage = (m: Message) => ({ role: m.role, content: m.image ? imageContent(m.content, m.image) : m.content });
 
 interface Stats {
   tokens: number;
@@ -18,9 +24,11 @@ interface Stats {
 
 /**
  * A chat model generates text. The card says so by emitting text and adapting by prompting: an
- * encoder's masked-LM or span head emits text too, but cannot be prompted to continue it.
+ * encoder's masked-LM or span head emits text too, but cannot be prompted to continue it. A model
+ * that turns an image into text answers a chat message that carries one (a captioner captions it).
  */
-const canChat = (m: ServedModel) => m.card === null || (emits(m, 'text') && (m.card.adaptability.length === 0 || m.card.adaptability.includes('prompting')));
+const canChat = (m: ServedModel) =>
+  m.card === null || describesImages(m) || (emits(m, 'text') && (m.card.adaptability.length === 0 || m.card.adaptability.includes('prompting')));
 
 export function ChatPage({ state }: { state: ModelsState }) {
   const chatModels = state.models.filter(canChat);
@@ -32,16 +40,25 @@ export function ChatPage({ state }: { state: ModelsState }) {
   const [seed, setSeed] = useState('');
   const [messages, setMessages] = useState<Message[]>([]);
   const [input, setInput] = useState('');
+  const [attached, setAttached] = useState<{ url: string; name: string } | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [stats, setStats] = useState<Stats | null>(null);
   const abort = useRef<AbortController | null>(null);
   const log = useRef<HTMLDivElement>(null);
+  const picker = useRef<HTMLInputElement>(null);
+  const current = chatModels.find((m) => m.id === model);
+  const takesImages = current !== undefined && accepts(current, 'image');
+  /** a captioner reads the image alone: a message to it needs one, and its text is optional */
+  const needsImage = takesImages && !accepts(current, 'text');
 
   useEffect(() => {
     if (!chatModels.some((m) => m.id === model) && chatModels.length) setModel(chatModels[0]!.id);
   }, [state.models]);
   useEffect(() => () => abort.current?.abort(), []);
+  useEffect(() => {
+    if (!takesImages) setAttached(null);
+  }, [takesImages]);
   useEffect(() => {
     log.current?.scrollTo({ top: log.current.scrollHeight });
   }, [messages]);
@@ -49,10 +66,12 @@ export function ChatPage({ state }: { state: ModelsState }) {
   async function send(e: Event) {
     e.preventDefault();
     const prompt = input.trim();
-    if (!prompt || busy || !model) return;
-    const history: Message[] = [...messages, { role: 'user', content: prompt }];
+    const image = takesImages ? attached?.url : undefined;
+    if (!canSend) return;
+    const history: Message[] = [...messages, image ? { role: 'user', content: prompt, image } : { role: 'user', content: prompt }];
     setMessages([...history, { role: 'assistant', content: '' }]);
     setInput('');
+    setAttached(null);
     setError(null);
     setBusy(true);
     const controller = new AbortController();
@@ -67,7 +86,7 @@ export function ChatPage({ state }: { state: ModelsState }) {
         headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
         body: JSON.stringify({
           model,
-          messages: system.trim() ? [{ role: 'system', content: system.trim() }, ...history] : history,
+          messages: [...(system.trim() ? [{ role: 'system', content: system.trim() }] : []), ...history.map(wireMessage)],
           stream: true,
           temperature,
           max_tokens: maxTokens,
@@ -99,6 +118,18 @@ export function ChatPage({ state }: { state: ModelsState }) {
     }
   }
 
+  async function attach(file: File) {
+    setError(null);
+    const why = notAnImage(file);
+    if (why) return setError(why);
+    try {
+      setAttached({ url: await imageDataUrl(file), name: file.name });
+    } catch (err) {
+      setError(`cannot read ${file.name}: ${(err as Error).message}`);
+    }
+  }
+
+  const canSend = !busy && !!model && (needsImage ? !!attached : !!input.trim());
   return (
     <section class="page chat">
       <h1>Chat</h1>
@@ -130,6 +161,7 @@ export function ChatPage({ state }: { state: ModelsState }) {
         {messages.map((m, i) => (
           <div key={i} class={`msg ${m.role}`} data-role={m.role}>
             <span class="who">{m.role === 'user' ? 'You' : model}</span>
+            {m.image && <img class="attached" src={m.image} alt="attached image" />}
             <div class="text">{m.content || (busy && i === messages.length - 1 ? '…' : '')}</div>
           </div>
         ))}
@@ -144,22 +176,48 @@ export function ChatPage({ state }: { state: ModelsState }) {
           name="prompt"
           rows={2}
           value={input}
-          placeholder="Message"
+          placeholder={needsImage ? 'Attach an image (this model reads images; text is optional)' : 'Message'}
           onInput={(e) => setInput(e.currentTarget.value)}
           onKeyDown={(e) => {
             if (e.key === 'Enter' && !e.shiftKey) send(e);
           }}
         />
+        {takesImages && (
+          <button type="button" class="secondary attach" title="attach an image to this message" onClick={() => picker.current?.click()}>
+            Image…
+          </button>
+        )}
         {busy ? (
           <button type="button" class="stop" onClick={() => abort.current?.abort()}>
             Stop
           </button>
         ) : (
-          <button type="submit" disabled={!model || !input.trim()}>
+          <button type="submit" disabled={!canSend}>
             Send
           </button>
         )}
+        <input
+          ref={picker}
+          type="file"
+          name="image"
+          accept="image/*"
+          hidden
+          onChange={(e) => {
+            const file = e.currentTarget.files?.[0];
+            if (file) void attach(file);
+            e.currentTarget.value = '';
+          }}
+        />
       </form>
+      {attached && (
+        <div class="attachment" data-testid="attachment">
+          <img src={attached.url} alt={attached.name} />
+          <span>{attached.name}</span>
+          <button type="button" class="secondary" onClick={() => setAttached(null)}>
+            Remove
+          </button>
+        </div>
+      )}
       {stats && (
         <p class="stats">
           {stats.tokens} chunks in {stats.seconds.toFixed(2)} s ({(stats.tokens / Math.max(stats.seconds, 1e-3)).toFixed(1)}/s){stats.finish ? ` · ${stats.finish}` : ''}

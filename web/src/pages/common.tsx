@@ -3,11 +3,11 @@ import type { ComponentChildren } from 'preact';
 import { useRef, useState } from 'preact/hooks';
 import type { ServedModel } from '../api.js';
 
-export function ModelPicker({ models, value, onChange, label }: { models: ServedModel[]; value: string; onChange: (id: string) => void; label: string }) {
+export function ModelPicker({ models, value, onChange, label, name = 'model' }: { models: ServedModel[]; value: string; onChange: (id: string) => void; label: string; name?: string }) {
   return (
     <label>
       {label}
-      <select name="model" value={value} disabled={models.length === 0} onChange={(e) => onChange(e.currentTarget.value)}>
+      <select name={name} value={value} disabled={models.length === 0} onChange={(e) => onChange(e.currentTarget.value)}>
         {models.length === 0 && <option value="">none</option>}
         {models.map((m) => (
           <option key={m.id} value={m.id}>
