@@ -2,8 +2,16 @@
 // GELU MLP, LM head tied to the token embedding. Parameter names are Hugging Face's
 // GPT2LMHeadModel keys; Conv1D weights keep the checkpoint layout (in, out).
 //
-// Shapes: B batch, T new tokens, S keys (cached + new), C n_embd, H heads, D head size, V vocab.
+// With add_cross_attention (the decoder of a VisionEncoderDecoderModel) each block also attends to
+// encoder states between self-attention and the MLP: ln_cross_attn, then crossattention.q_attn
+// (queries from the decoder) and crossattention.c_attn (keys and values from the encoder states,
+// which must already be n_embd wide), as transformers' GPT2 does. Keys and values are computed
+// once per input (crossAttention), then every decoding step reuses them.
+//
+// Shapes: B batch, T new tokens, S keys (cached + new), E encoder positions, C n_embd, H heads,
+// D head size, V vocab.
 
+import { StrataError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { linear } from '../tensor/ops/linalg.js';
 import { gelu, relu, silu, tanh } from '../tensor/ops/elementwise.js';
@@ -14,6 +22,7 @@ import { Module } from '../nn/module.js';
 import type { Embedding, LayerNorm } from '../nn/layers.js';
 import { ConfigReader, type JsonObject } from '../io/config.js';
 import { ModuleGroup, ParamSource, Scope } from './weights.js';
+import { CrossAttentionStates } from './encoder-decoder.js';
 import { PreallocatedKVCache } from './kv-cache.js';
 import { decoderMask, decoderStep, positionTensor } from './decoder.js';
 import type { CausalLM, DecoderForwardOptions, KVCache, ModelCard } from './types.js';
@@ -45,6 +54,9 @@ export interface GPT2Config extends LabelFields {
    * instead of Conv1D's (in, out). The GGUF loader sets it, so quantized blocks are read in place.
    */
   linear_weights: boolean;
+  /** every block also cross-attends to encoder states (the decoder of an encoder-decoder model) */
+  add_cross_attention: boolean;
+  is_decoder: boolean;
 }
 
 export function parseGPT2Config(raw: JsonObject, file: string): GPT2Config {
@@ -69,6 +81,8 @@ export function parseGPT2Config(raw: JsonObject, file: string): GPT2Config {
     bos_token_id: c.optionalInt('bos_token_id'),
     eos_token_id: c.optionalInt('eos_token_id'),
     linear_weights: c.bool('linear_weights', false),
+    add_cross_attention: c.bool('add_cross_attention', false),
+    is_decoder: c.bool('is_decoder', false),
     ...parseLabelFields(c),
   };
 }
@@ -115,6 +129,12 @@ class Conv1D extends Module {
   }
 }
 
+/** transformers scales self- and cross-attention scores alike: 1/sqrt(D), and 1/(layer + 1) when asked. */
+function attentionScale(config: GPT2Config, layer: number): number {
+  const d = config.n_embd / config.n_head;
+  return (config.scale_attn_weights ? 1 / Math.sqrt(d) : 1) / (config.scale_attn_by_inverse_layer_idx ? layer + 1 : 1);
+}
+
 class GPT2Attention extends Module {
   readonly cAttn: Conv1D;
   readonly cProj: Conv1D;
@@ -134,7 +154,7 @@ class GPT2Attention extends Module {
     this.cProj = this.module('c_proj', new Conv1D(s.at('c_proj'), C, C, std / Math.sqrt(2 * config.n_layer), config.linear_weights));
     this.heads = config.n_head;
     this.headDim = C / config.n_head;
-    this.scale = (config.scale_attn_weights ? 1 / Math.sqrt(this.headDim) : 1) / (config.scale_attn_by_inverse_layer_idx ? layer + 1 : 1);
+    this.scale = attentionScale(config, layer);
   }
 
   forward(x: Tensor, mask: Tensor | null, cache: KVCache | undefined): Tensor {
@@ -144,6 +164,43 @@ class GPT2Attention extends Module {
     const [q, k, v] = split(this.cAttn.forward(x), C, -1).map((p) => p.reshape(B, T, H, D).transpose(1, 2)) as [Tensor, Tensor, Tensor]; // (B, H, T, D)
     const kv = cache ? cache.update(this.layer, k, v) : { k, v }; // (B, H, S, D)
     const y = scaledDotProductAttention(q, kv.k, kv.v, { causal: true, mask, scale: this.scale }); // (B, H, T, D)
+    return this.cProj.forward(y.transpose(1, 2).reshape(B, T, C)); // (B, T, C)
+  }
+}
+
+/** Cross-attention (crossattention.*): queries from the decoder (q_attn), keys and values from the encoder (c_attn). */
+class GPT2CrossAttention extends Module {
+  readonly qAttn: Conv1D;
+  readonly cAttn: Conv1D;
+  readonly cProj: Conv1D;
+  private readonly heads: number;
+  private readonly scale: number;
+
+  constructor(s: Scope, config: GPT2Config, layer: number) {
+    super();
+    const C = config.n_embd;
+    const std = s.source.initializerRange;
+    this.cAttn = this.module('c_attn', new Conv1D(s.at('c_attn'), C, 2 * C, std, config.linear_weights));
+    this.qAttn = this.module('q_attn', new Conv1D(s.at('q_attn'), C, C, std, config.linear_weights));
+    this.cProj = this.module('c_proj', new Conv1D(s.at('c_proj'), C, C, std / Math.sqrt(2 * config.n_layer), config.linear_weights));
+    this.heads = config.n_head;
+    this.scale = attentionScale(config, layer);
+  }
+
+  /** encoder states (B, E, C) -> keys and values, each (B, H, E, D) */
+  keyValue(encoderStates: Tensor): { k: Tensor; v: Tensor } {
+    const [B, E, C] = encoderStates.shape as [number, number, number];
+    const H = this.heads;
+    const [k, v] = split(this.cAttn.forward(encoderStates), C, -1).map((p) => p.reshape(B, E, H, C / H).transpose(1, 2)) as [Tensor, Tensor]; // (B, H, E, D)
+    return { k, v };
+  }
+
+  /** x (B, T, C) attends to every encoder position -> (B, T, C) */
+  forward(x: Tensor, cross: { k: Tensor; v: Tensor }): Tensor {
+    const [B, T, C] = x.shape as [number, number, number];
+    const H = this.heads;
+    const q = this.qAttn.forward(x).reshape(B, T, H, C / H).transpose(1, 2); // (B, H, T, D)
+    const y = scaledDotProductAttention(q, cross.k, cross.v, { scale: this.scale }); // (B, H, T, D)
     return this.cProj.forward(y.transpose(1, 2).reshape(B, T, C)); // (B, T, C)
   }
 }
@@ -174,20 +231,30 @@ class GPT2Block extends Module {
   readonly ln1: LayerNorm;
   readonly attn: GPT2Attention;
   readonly ln2: LayerNorm;
+  readonly crossattention: GPT2CrossAttention | null;
+  readonly lnCrossAttn: LayerNorm | null;
   readonly mlp: GPT2MLP;
 
-  constructor(s: Scope, config: GPT2Config, layer: number) {
+  constructor(
+    s: Scope,
+    config: GPT2Config,
+    readonly layer: number,
+  ) {
     super();
     const C = config.n_embd;
     const eps = config.layer_norm_epsilon;
     this.ln1 = this.module('ln_1', s.layerNorm('ln_1', C, eps));
     this.attn = this.module('attn', new GPT2Attention(s.at('attn'), config, layer));
     this.ln2 = this.module('ln_2', s.layerNorm('ln_2', C, eps));
+    this.crossattention = config.add_cross_attention ? this.module('crossattention', new GPT2CrossAttention(s.at('crossattention'), config, layer)) : null;
+    this.lnCrossAttn = config.add_cross_attention ? this.module('ln_cross_attn', s.layerNorm('ln_cross_attn', C, eps)) : null;
     this.mlp = this.module('mlp', new GPT2MLP(s.at('mlp'), config, config.activation_function));
   }
 
-  forward(x: Tensor, mask: Tensor | null, cache: KVCache | undefined): Tensor {
-    const h = x.add(this.attn.forward(this.ln1.forward(x), mask, cache)); // (B, T, C)
+  /** Without `cross` a cross-attention block skips that sublayer, as transformers does without encoder states. */
+  forward(x: Tensor, mask: Tensor | null, cache: KVCache | undefined, cross?: { k: Tensor; v: Tensor }): Tensor {
+    let h = x.add(this.attn.forward(this.ln1.forward(x), mask, cache)); // (B, T, C)
+    if (cross && this.crossattention && this.lnCrossAttn) h = h.add(this.crossattention.forward(this.lnCrossAttn.forward(h), cross)); // (B, T, C)
     return h.add(this.mlp.forward(this.ln2.forward(h))); // (B, T, C)
   }
 }
@@ -211,12 +278,24 @@ export class GPT2Model extends Module {
 
   readonly maxPositions: number;
 
-  /** ids (B, T) -> final-norm hidden states (B, T, C), or (B, 1, C) with lastOnly */
-  forward(ids: Tensor, options: DecoderForwardOptions = {}): Tensor {
+  /** Every block's cross-attention keys and values over encoder states (B, E, C): computed once per input. */
+  crossAttention(encoderStates: Tensor): CrossAttentionStates {
+    const kv = this.h.map((block) => {
+      if (!block.crossattention) throw new StrataError('unsupported', 'GPT2Model', 'this decoder has no cross-attention (config add_cross_attention is false)');
+      return block.crossattention.keyValue(encoderStates); // (B, H, E, D) each
+    });
+    return new CrossAttentionStates(
+      kv.map((x) => x.k),
+      kv.map((x) => x.v),
+    );
+  }
+
+  /** ids (B, T) -> final-norm hidden states (B, T, C), or (B, 1, C) with lastOnly; `cross` feeds the cross-attention blocks */
+  forward(ids: Tensor, options: DecoderForwardOptions = {}, cross?: CrossAttentionStates): Tensor {
     const step = decoderStep(ids, options, this.maxPositions, 'GPT2Model');
     const mask = decoderMask(step, null);
     let x = this.wte.forward(ids).add(embedding(this.wpe.weight, positionTensor(step))); // (B, T, C)
-    for (const block of this.h) x = block.forward(x, mask, options.cache);
+    for (const block of this.h) x = block.forward(x, mask, options.cache, cross?.layer(block.layer, step.b, 'GPT2Model'));
     options.cache?.advance(step.t);
     if (options.lastOnly) x = x.slice(1, step.t - 1, step.t); // (B, 1, C)
     return this.lnF.forward(x);
@@ -246,9 +325,11 @@ export class GPT2LMHeadModel extends Module implements CausalLM {
   constructor(
     readonly config: GPT2Config,
     source: ParamSource = new ParamSource(null, { initializerRange: config.initializer_range }),
+    /** where the model sits in the checkpoint ('decoder.' inside a VisionEncoderDecoderModel) */
+    prefix = '',
   ) {
     super();
-    this.transformer = this.module('transformer', new GPT2Model(new Scope(source, 'transformer.'), config));
+    this.transformer = this.module('transformer', new GPT2Model(new Scope(source, `${prefix}transformer.`), config));
     this.vocabSize = config.vocab_size;
     this.maxPositions = config.n_positions;
   }

@@ -10,14 +10,15 @@ import { type BertConfig, type BertModelType, BERT_CARD, BertForMaskedLM, BertFo
 import { type ViTConfig, VIT_CARD, ViTForImageClassification, ViTModel, parseViTConfig } from './vit.js';
 import { type CLIPConfig, CLIP_CARD, CLIPModel, parseCLIPConfig } from './clip/index.js';
 import { type WhisperConfig, WHISPER_CARD, WhisperForConditionalGeneration, parseWhisperConfig } from './whisper/index.js';
+import { type VisionEncoderDecoderConfig, VISION_ENCODER_DECODER_CARD, VisionEncoderDecoderModel, parseVisionEncoderDecoderConfig } from './vision-encoder-decoder.js';
 import type { EncoderDecoderModel } from './encoder-decoder.js';
 import { ParamSource, Scope } from './weights.js';
 import type { Generator } from '../tensor/random.js';
 import type { CausalLM, DualEncoderModel, EncoderModel, ModelCard, VisionEncoderModel } from './types.js';
 import type { SequenceClassifier } from './heads.js';
 
-export type ModelType = 'gpt2' | LlamaModelType | BertModelType | 'vit' | 'clip' | 'whisper';
-export type ModelConfig = GPT2Config | LlamaConfig | BertConfig | ViTConfig | CLIPConfig | WhisperConfig;
+export type ModelType = 'gpt2' | LlamaModelType | BertModelType | 'vit' | 'clip' | 'whisper' | 'vision-encoder-decoder';
+export type ModelConfig = GPT2Config | LlamaConfig | BertConfig | ViTConfig | CLIPConfig | WhisperConfig | VisionEncoderDecoderConfig;
 export type StrataModel = CausalLM | EncoderModel | SequenceClassifier | VisionEncoderModel | DualEncoderModel | EncoderDecoderModel;
 
 interface ConfigOf {
@@ -31,6 +32,7 @@ interface ConfigOf {
   vit: ViTConfig;
   clip: CLIPConfig;
   whisper: WhisperConfig;
+  'vision-encoder-decoder': VisionEncoderDecoderConfig;
 }
 
 /** What an architecture puts on its model_type's base network; its card follows from it (cards.ts). */
@@ -134,6 +136,15 @@ export const MODELS: { readonly [K in ModelType]: ModelEntry<ConfigOf[K]> } = {
     architectures: { WhisperForConditionalGeneration: withHead('declared', (c, s) => new WhisperForConditionalGeneration(c, s)) },
     // a tied proj_out saved anyway duplicates model.decoder.embed_tokens.weight
     ignoredKeys: (c) => (c.tie_word_embeddings ? [/^proj_out\.weight$/] : []),
+  },
+  'vision-encoder-decoder': {
+    parseConfig: parseVisionEncoderDecoderConfig,
+    card: VISION_ENCODER_DECODER_CARD,
+    basePrefix: '',
+    defaultArchitecture: 'VisionEncoderDecoderModel',
+    architectures: { VisionEncoderDecoderModel: withHead('declared', (c, s) => new VisionEncoderDecoderModel(c, s)) },
+    // the LM head is tied to decoder.transformer.wte; old GPT-2 checkpoints carry attention-mask buffers
+    ignoredKeys: () => [/^decoder\.lm_head\.weight$/, /^decoder\.transformer\.h\.\d+\.(attn|crossattention)\.(bias|masked_bias)$/],
   },
 };
 

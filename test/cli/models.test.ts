@@ -53,7 +53,8 @@ test('models --compare prints the three families computed from the cards', async
     assert.ok(widest(r.stdout) <= width, `a line is wider than ${width}`);
     for (const title of Object.values(FAMILY_TITLES)) assert.ok(r.stdout.includes(title), title);
     for (const label of ['primary data type', 'purpose', 'architecture', 'examples', 'adaptability', 'input modalities', 'output', 'applications']) assert.ok(r.stdout.includes(label), label);
-    assert.match(r.stdout, /^registered models +.*clip, whisper\s*$/m, 'CLIP and Whisper are the multi-modal models');
+    assert.match(r.stdout, /^registered models +.*clip, whisper,/m, 'CLIP, Whisper and the captioner are the multi-modal models');
+    assert.match(r.stdout, /vision-encoder-\s*decoder/);
   }
   const r = await strata('models', '--compare', '--width', '120');
   assert.match(r.stdout, /^architecture +decoder-only transformer, .* decoder-only transformer, /m);
@@ -68,7 +69,7 @@ test('models --compare --json prints one row per family', async () => {
   assert.ok(rows[0]!.model_types.includes('llama') && rows[0]!.examples.includes('gpt2'));
   assert.deepEqual(rows[0]!.input_modalities, ['text']);
   assert.equal(rows[2]!.note, null);
-  assert.deepEqual(rows[2]!.model_types, ['clip', 'whisper']);
+  assert.deepEqual(rows[2]!.model_types, ['clip', 'whisper', 'vision-encoder-decoder']);
 });
 
 test('models refuses a width it cannot wrap to', async () => {
