@@ -47,7 +47,7 @@ import { hfTokenizerFromJson } from '../tokenizers/hf.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { BatchSampler } from './data.js';
 import { type EmbeddedCorpus, EMBEDDED_CORPORA } from './sources.js';
-import { type SpeechVariation, type Utterance, hashUniform, sentencePool, speechDataset, splitSentences, utteranceSamples } from './speech.js';
+import { type SpeechVariation, type Utterance, checkVariation, hashUniform, sentencePool, speechDataset, splitSentences, utteranceSamples } from './speech.js';
 import { Trainer, type TrainerCallbacks, type TrainResult, type TrainingTask } from './trainer.js';
 import { wordErrorRate } from './wer.js';
 
@@ -456,8 +456,9 @@ export function parseCorpora(list: string): EmbeddedCorpus[] {
 
 export function speechVariationOf(c: Pick<TrainAsrConfig, 'voices' | 'speedMin' | 'speedMax' | 'pitchMin' | 'pitchMax'>): SpeechVariation {
   const voices = c.voices.split(',').map((s) => s.trim()).filter(Boolean);
-  check(voices.length > 0, 'voices must name at least one espeak-ng voice');
-  return { voices, speed: [c.speedMin, c.speedMax], pitch: [c.pitchMin, c.pitchMax] };
+  const variation: SpeechVariation = { voices, speed: [c.speedMin, c.speedMax], pitch: [c.pitchMin, c.pitchMax] };
+  checkVariation(variation);
+  return variation;
 }
 
 export function featureSpecOf(c: Pick<TrainAsrConfig, 'melBins' | 'chunkSeconds' | 'hopLength' | 'nFft'>): AsrFeatureSpec {

@@ -156,7 +156,8 @@ export const DEFAULT_SPEECH_VARIATION: SpeechVariation = {
   pitch: [30, 70],
 };
 
-function checkVariation(v: SpeechVariation): void {
+/** Checks voice names and the speed and pitch ranges. */
+export function checkVariation(v: SpeechVariation): void {
   const op = 'speech';
   if (!v.voices.length) throw new StrataError('argument', op, 'voices must name at least one espeak-ng voice');
   for (const voice of v.voices) if (!/^[A-Za-z0-9_-]+(\+[A-Za-z0-9_-]+)?$/.test(voice)) throw new StrataError('argument', op, `voice '${voice}' is not an espeak-ng voice name (e.g. en-us or en-gb+f2)`);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
+import { registerAsr } from './asr.js';
 import { registerBench } from './bench.js';
 import { registerClip } from './clip.js';
 import { registerEncode } from './encode.js';
@@ -19,6 +20,7 @@ export type RegisterCommand = (program: Command, io: CliIO) => void;
  * (generate, serve, train, ...): write commands/<name>.ts exporting a RegisterCommand and list it here.
  */
 export const commandGroups = {
+  asr: registerAsr,
   bench: registerBench,
   clip: registerClip,
   generate: registerGenerate,
