@@ -1,6 +1,7 @@
 export type * from './types.js';
 export { GPT2LMHeadModel, GPT2Model, GPT2_CARD, parseGPT2Config, type GPT2Config, type GPT2Activation } from './gpt2.js';
 export { LlamaForCausalLM, LlamaModel, LLAMA_CARD, llamaRope, parseLlamaConfig, type LlamaConfig, type LlamaModelType, type LlamaActivation, type RopeScaling } from './llama.js';
+export { LlavaForConditionalGeneration, LLAVA_CARD, parseLlavaConfig, type LlavaConfig } from './llava.js';
 export {
   BertModel,
   BertForMaskedLM,

@@ -11,14 +11,15 @@ import { type ViTConfig, VIT_CARD, ViTForImageClassification, ViTModel, parseViT
 import { type CLIPConfig, CLIP_CARD, CLIPModel, parseCLIPConfig } from './clip/index.js';
 import { type WhisperConfig, WHISPER_CARD, WhisperForConditionalGeneration, parseWhisperConfig } from './whisper/index.js';
 import { type VisionEncoderDecoderConfig, VISION_ENCODER_DECODER_CARD, VisionEncoderDecoderModel, parseVisionEncoderDecoderConfig } from './vision-encoder-decoder.js';
+import { type LlavaConfig, LLAVA_CARD, LlavaForConditionalGeneration, parseLlavaConfig } from './llava.js';
 import type { EncoderDecoderModel } from './encoder-decoder.js';
 import { ParamSource, Scope } from './weights.js';
 import type { Generator } from '../tensor/random.js';
 import type { CausalLM, DualEncoderModel, EncoderModel, ModelCard, VisionEncoderModel } from './types.js';
 import type { SequenceClassifier } from './heads.js';
 
-export type ModelType = 'gpt2' | LlamaModelType | BertModelType | 'vit' | 'clip' | 'whisper' | 'vision-encoder-decoder';
-export type ModelConfig = GPT2Config | LlamaConfig | BertConfig | ViTConfig | CLIPConfig | WhisperConfig | VisionEncoderDecoderConfig;
+export type ModelType = 'gpt2' | LlamaModelType | BertModelType | 'vit' | 'clip' | 'whisper' | 'vision-encoder-decoder' | 'llava';
+export type ModelConfig = GPT2Config | LlamaConfig | BertConfig | ViTConfig | CLIPConfig | WhisperConfig | VisionEncoderDecoderConfig | LlavaConfig;
 export type StrataModel = CausalLM | EncoderModel | SequenceClassifier | VisionEncoderModel | DualEncoderModel | EncoderDecoderModel;
 
 interface ConfigOf {
@@ -33,6 +34,7 @@ interface ConfigOf {
   clip: CLIPConfig;
   whisper: WhisperConfig;
   'vision-encoder-decoder': VisionEncoderDecoderConfig;
+  llava: LlavaConfig;
 }
 
 /** What an architecture puts on its model_type's base network; its card follows from it (cards.ts). */
@@ -145,6 +147,15 @@ export const MODELS: { readonly [K in ModelType]: ModelEntry<ConfigOf[K]> } = {
     architectures: { VisionEncoderDecoderModel: withHead('declared', (c, s) => new VisionEncoderDecoderModel(c, s)) },
     // the LM head is tied to decoder.transformer.wte; old GPT-2 checkpoints carry attention-mask buffers
     ignoredKeys: () => [/^decoder\.lm_head\.weight$/, /^decoder\.transformer\.h\.\d+\.(attn|crossattention)\.(bias|masked_bias)$/],
+  },
+  llava: {
+    parseConfig: parseLlavaConfig,
+    card: LLAVA_CARD,
+    // the layouts of transformers 4 and 5 differ; the model picks its prefixes (llava.ts)
+    basePrefix: '',
+    defaultArchitecture: 'LlavaForConditionalGeneration',
+    architectures: { LlavaForConditionalGeneration: withHead('declared', (c, s) => new LlavaForConditionalGeneration(c, s)) },
+    ignoredKeys: (c) => [/\.embeddings\.position_ids$/, /\.rotary_emb\.inv_freq$/, ...(c.tie_word_embeddings ? [/(^|\.)lm_head\.weight$/] : [])],
   },
 };
 

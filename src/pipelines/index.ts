@@ -30,3 +30,4 @@ export {
   type TextRanking,
   type ZeroShotResult,
 } from './zero-shot-image.js';
+export { DEFAULT_TEMPLATE as DEFAULT_VISUAL_CHAT_TEMPLATE, VisualChatPipeline, type VisualChatMessage, type VisualChatOptions, type VisualChatPart, type VisualPrompt } from './visual-chat.js';
