@@ -101,7 +101,7 @@ export function parseLlavaConfig(raw: JsonObject, file: string): LlavaConfig {
 }
 
 export const LLAVA_CARD: ModelCard = {
-  families: ['multi-modal', 'large-language', 'foundation'],
+  families: ['multi-modal', 'foundation'],
   inputModalities: ['text', 'image'],
   outputModalities: ['text'],
   architecture: 'vision-language decoder (CLIP ViT image tower, MLP projector into the token space, LLaMA-family decoder reading image patches as tokens)',

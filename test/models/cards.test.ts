@@ -53,6 +53,11 @@ const TINY: Record<string, Record<string, unknown>> = {
     decoder: { model_type: 'gpt2', vocab_size: 16, n_positions: 8, n_embd: 8, n_layer: 1, n_head: 2, add_cross_attention: true },
     decoder_start_token_id: 0,
   },
+  llava: {
+    image_token_index: 15,
+    vision_config: { hidden_size: 8, intermediate_size: 16, num_hidden_layers: 2, num_attention_heads: 2, image_size: 8, patch_size: 4 },
+    text_config: { vocab_size: 16, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 8 },
+  },
 };
 const tinyConfig = (modelType: string): Record<string, unknown> => ({ model_type: modelType, ...(TINY[modelType] ?? (['bert', 'roberta'].includes(modelType) ? TINY.bert : TINY.llama)) });
 
@@ -131,10 +136,10 @@ test('the comparison of the registered families is the union of their cards', ()
   assert.deepEqual(foundation.modelTypes, [...MODEL_TYPES]);
   assert.ok(foundation.inputModalities.includes('image'), 'ViT and CLIP are vision foundation models');
   assert.equal(multiModal.note, null);
-  assert.deepEqual(multiModal.modelTypes, ['clip', 'whisper', 'vision-encoder-decoder']);
+  assert.deepEqual(multiModal.modelTypes, ['clip', 'whisper', 'vision-encoder-decoder', 'llava']);
   assert.deepEqual(new Set(multiModal.inputModalities), new Set(['text', 'image', 'audio']));
-  assert.deepEqual(multiModal.architecture, ['dual-encoder transformer', 'encoder-decoder transformer', 'vision encoder-decoder transformer']);
-  assert.equal(comparisonCells(multiModal).modelTypes, 'clip, whisper, vision-encoder-decoder');
+  assert.deepEqual(multiModal.architecture, ['dual-encoder transformer', 'encoder-decoder transformer', 'vision encoder-decoder transformer', 'vision-language decoder']);
+  assert.equal(comparisonCells(multiModal).modelTypes, 'clip, whisper, vision-encoder-decoder, llava');
   // a family without models says so
   const textOnly = familyComparison(registeredArchitectures().filter((a) => textTypes.includes(a.modelType)));
   assert.equal(textOnly[2]!.note, 'no registered model yet');
