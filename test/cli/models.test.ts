@@ -69,7 +69,7 @@ test('models --compare --json prints one row per family', async () => {
   assert.ok(rows[0]!.model_types.includes('llama') && rows[0]!.examples.includes('gpt2'));
   assert.deepEqual(rows[0]!.input_modalities, ['text']);
   assert.equal(rows[2]!.note, null);
-  assert.deepEqual(rows[2]!.model_types, ['clip', 'whisper', 'vision-encoder-decoder']);
+  assert.deepEqual(rows[2]!.model_types, ['clip', 'whisper', 'vision-encoder-decoder', 'llava']);
 });
 
 test('models refuses a width it cannot wrap to', async () => {

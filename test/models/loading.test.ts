@@ -79,7 +79,7 @@ describe('bad input', () => {
   test('unknown model_type and architecture name the supported ones', async () => {
     const dir = copyFixture('gpt2');
     editConfig(dir, (c) => (c.model_type = 't5'));
-    await rejects(dir, [/model_type 't5' is not supported \(supported: gpt2, llama, mistral, qwen2, palm, bert, roberta, vit, clip, whisper, vision-encoder-decoder\)/]);
+    await rejects(dir, [/model_type 't5' is not supported \(supported: gpt2, llama, mistral, qwen2, palm, bert, roberta, vit, clip, whisper, vision-encoder-decoder, llava\)/]);
     editConfig(dir, (c) => delete c.model_type);
     await rejects(dir, [/field 'model_type' is required/]);
     const arch = copyFixture('bert');
