@@ -186,9 +186,9 @@ export class VisualChatPipeline {
     return this.start(this.prepare(messages), options).finish()[0]!;
   }
 
-  /** The reply's text deltas as they are generated. */
-  async *stream(messages: readonly VisualChatMessage[], options: VisualChatOptions = {}): AsyncGenerator<string, GenerationResult> {
-    const prompt = this.prepare(messages);
+  /** The reply's text deltas as they are generated (from messages, or a prompt already prepared). */
+  async *stream(messages: readonly VisualChatMessage[] | VisualPrompt, options: VisualChatOptions = {}): AsyncGenerator<string, GenerationResult> {
+    const prompt = Array.isArray(messages) ? this.prepare(messages) : (messages as VisualPrompt);
     const it = streamGenerate(this.modelFor(prompt), prompt.ids, this.options(options));
     for (;;) {
       const r = await it.next();

@@ -109,7 +109,7 @@ function clampToContext(model: CausalLM, promptLength: number, o: GenerateOption
   return { ...o, maxTokens: Math.min(o.maxTokens ?? 128, room) };
 }
 
-function jsonLine(r: GenerationResult, extra: Record<string, unknown> = {}): string {
+export function jsonLine(r: GenerationResult, extra: Record<string, unknown> = {}): string {
   return `${JSON.stringify({
     tokens: r.tokens,
     text: r.text ?? '',
@@ -165,17 +165,28 @@ async function runGenerate(f: GenerateFlags, io: CliIO): Promise<void> {
   }
 }
 
-async function runChat(f: SamplingFlags & { system?: string }, io: CliIO): Promise<void> {
+interface ChatFlags extends SamplingFlags {
+  system?: string;
+  prompt?: string;
+  image?: string[];
+}
+
+async function runChat(f: ChatFlags, io: CliIO): Promise<void> {
   if (f.threads) setThreads(f.threads);
   const m = await loadForInference(f.model);
+  if (f.image?.length) {
+    const { runVisualChat } = await import('./visual-chat.js');
+    return runVisualChat(m, { ...f, image: f.image }, io);
+  }
   const model = requireDecoder(m);
   const tok = m.tokenizer;
   if (!tok) throw new StrataError('argument', 'chat', `${f.model} has no tokenizer`);
   const messages: ChatMessage[] = f.system ? [{ role: 'system', content: f.system }] : [];
-  const rl = createInterface({ input: process.stdin, terminal: process.stdin.isTTY });
-  const interactive = process.stdin.isTTY;
+  // --prompt: that one message, then exit; otherwise one message per input line
+  const rl = f.prompt === undefined ? createInterface({ input: process.stdin, terminal: process.stdin.isTTY }) : null;
+  const interactive = rl !== null && process.stdin.isTTY;
   if (interactive) io.err(`chatting with ${m.architecture} (${m.path}); an empty line or Ctrl-D ends\n> `);
-  for await (const line of rl) {
+  for await (const line of rl ?? [f.prompt!]) {
     if (!line.trim()) {
       if (interactive) break;
       continue;
@@ -198,7 +209,7 @@ async function runChat(f: SamplingFlags & { system?: string }, io: CliIO): Promi
     if (!f.json) io.out(interactive ? '\n> ' : '\n');
     messages.push({ role: 'assistant', content: reply });
   }
-  rl.close();
+  rl?.close();
 }
 
 export function registerGenerate(program: Command, io: CliIO): void {
@@ -210,5 +221,7 @@ export function registerGenerate(program: Command, io: CliIO): void {
     .action((opts: GenerateFlags) => runGenerate(opts, io));
   addSamplingFlags(program.command('chat').description('chat with a language model through its chat template (one user message per input line)'))
     .option('--system <TEXT>', 'a system message')
-    .action((opts: SamplingFlags & { system?: string }) => runChat(opts, io));
+    .option('--prompt <TEXT>', 'answer this one user message and exit (otherwise one message per input line)')
+    .option('--image <PATH>', 'an image for a vision-language model (LLaVA), sent with the first message (repeatable)', collect)
+    .action((opts: ChatFlags) => runChat(opts, io));
 }
