@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
 import { registerAsr } from './asr.js';
 import { registerBench } from './bench.js';
+import { registerCaption } from './caption.js';
 import { registerClip } from './clip.js';
 import { registerEncode } from './encode.js';
 import { registerGenerate } from './generate.js';
@@ -22,6 +23,7 @@ export type RegisterCommand = (program: Command, io: CliIO) => void;
 export const commandGroups = {
   asr: registerAsr,
   bench: registerBench,
+  caption: registerCaption,
   clip: registerClip,
   generate: registerGenerate,
   encode: registerEncode,
