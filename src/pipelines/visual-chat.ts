@@ -49,10 +49,11 @@ export type VisualChatOptions = Omit<GenerateOptions, 'tokenizer'>;
  * The tokenizer adds its BOS token.
  */
 export const DEFAULT_TEMPLATE =
+  // newlines are written as expressions: templates render with trim_blocks, as in transformers
   "{% for message in messages %}{% if message['role'] == 'system' %}" +
-  "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for p in message['content'] if p['type'] == 'text' %}{{ p['text'] }}{% endfor %}{% endif %}\n" +
+  "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for p in message['content'] if p['type'] == 'text' %}{{ p['text'] }}{% endfor %}{% endif %}{{ '\\n' }}" +
   "{% else %}{{ message['role'] | upper }}: {% if message['content'] is string %}{{ message['content'] }}{% else %}" +
-  "{% for p in message['content'] if p['type'] == 'image' %}<image>\n{% endfor %}{% for p in message['content'] if p['type'] == 'text' %}{{ p['text'] }}{% endfor %}{% endif %}\n" +
+  "{% for p in message['content'] if p['type'] == 'image' %}<image>{{ '\\n' }}{% endfor %}{% for p in message['content'] if p['type'] == 'text' %}{{ p['text'] }}{% endfor %}{% endif %}{{ '\\n' }}" +
   "{% endif %}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}";
 
 /** What a prompt holds once prepared: its token ids (image tokens expanded) and its images' pixels. */
