@@ -468,6 +468,7 @@ export function featureSpecOf(c: Pick<TrainAsrConfig, 'melBins' | 'chunkSeconds'
 /** The sentences and utterances of a run, all from its seed. */
 export interface AsrRunData {
   trainSentences: number;
+  /** held-out sentences spoken (see heldOutLimit) */
   heldOutSentences: number;
   /** training utterances (renditions of the training sentences that fit the window) */
   train: Utterance[];
@@ -477,15 +478,20 @@ export interface AsrRunData {
   dropped: number;
 }
 
-/** Sentences, split and spoken: what a run trains and evaluates on. */
-export function asrRunData(c: TrainAsrConfig, onLog?: (message: string) => void): AsrRunData {
+/**
+ * Sentences, split and spoken: what a run trains and evaluates on. Only the first `heldOutLimit`
+ * held-out sentences (in the run's seeded order) are spoken; training evaluates on the first
+ * evalSentences of them, a final test on all.
+ */
+export async function asrRunData(c: TrainAsrConfig, options: { heldOutLimit?: number; onLog?: (message: string) => void } = {}): Promise<AsrRunData> {
+  const onLog = options.onLog;
   const pool = sentencePool({ corpora: parseCorpora(c.corpora), minWords: c.minWords, maxWords: c.maxWords, vocabularyWords: c.vocabularyWords });
   const split = splitSentences(pool.sentences, { heldOutFraction: c.heldOutFraction, seed: c.seed });
   // a seeded order, so a smaller run takes a random sample rather than the alphabet's start
   const order = (list: string[], salt: string) => list.map((s) => [hashUniform(salt, c.seed, s), s] as const).sort((a, b) => a[0] - b[0]).map(([, s]) => s);
   const trainSentences = order(split.train, 'train');
   const chosen = c.trainSentences > 0 ? trainSentences.slice(0, c.trainSentences) : trainSentences;
-  const heldOutSentences = order(split.heldOut, 'held-out');
+  const heldOutSentences = order(split.heldOut, 'held-out').slice(0, options.heldOutLimit ?? Infinity);
   const cacheDir = c.dataDir || path.join(c.out, 'data');
   const variation = speechVariationOf(c);
   let last = 0;
@@ -495,8 +501,8 @@ export function asrRunData(c: TrainAsrConfig, onLog?: (message: string) => void)
       onLog?.(`speaking ${what}: ${done}/${total}`);
     }
   };
-  const train = speechDataset(chosen, { cacheDir, seed: c.seed, variation, renditions: c.renditions, maxSeconds: c.chunkSeconds, onProgress: progress('training sentences') });
-  const heldOut = speechDataset(heldOutSentences, { cacheDir, seed: c.seed, variation, maxSeconds: c.chunkSeconds, onProgress: progress('held-out sentences') });
+  const train = await speechDataset(chosen, { cacheDir, seed: c.seed, variation, renditions: c.renditions, maxSeconds: c.chunkSeconds, onProgress: progress('training sentences') });
+  const heldOut = await speechDataset(heldOutSentences, { cacheDir, seed: c.seed, variation, maxSeconds: c.chunkSeconds, onProgress: progress('held-out sentences') });
   return { trainSentences: chosen.length, heldOutSentences: heldOutSentences.length, train: train.utterances, heldOut: heldOut.utterances, dropped: train.dropped + heldOut.dropped };
 }
 
@@ -549,7 +555,7 @@ export async function trainAsr(given: TrainAsrConfig, options: { resume?: boolea
   const c = validateTrainAsrConfig(resume ? resumeConfig(given) : given);
   fs.mkdirSync(c.out, { recursive: true });
   writeFileAtomic(path.join(c.out, ASR_TRAIN_CONFIG_FILE), json({ ...c, out: undefined }));
-  const data = asrRunData(c, options.onLog);
+  const data = await asrRunData(c, { heldOutLimit: c.evalSentences, onLog: options.onLog });
   check(data.train.length >= c.batchSize, `only ${data.train.length} training utterances for batches of ${c.batchSize}`);
   options.onLog?.(`${data.trainSentences} training sentences (${data.train.length} utterances), ${data.heldOut.length} held-out; ${data.dropped} longer than ${c.chunkSeconds} s left out`);
 

@@ -19,7 +19,7 @@
 // that shapes the sound (text, voice, speed, pitch, espeak-ng's version): a cached file is never
 // stale, and an interrupted synthesis leaves no half file.
 
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -213,18 +213,46 @@ export function fixStreamedWav(bytes: Buffer, source = 'espeak-ng'): Buffer {
   throw new StrataError('io', source, 'wrote a WAV without a data chunk');
 }
 
-/** Speaks `text` with espeak-ng and returns the WAV bytes (sizes fixed). */
-export function speak(text: string, settings: VoiceSettings): Buffer {
+function espeakArgs(text: string, settings: VoiceSettings): string[] {
   requireEspeak();
   if (!text.trim() || text.startsWith('-')) throw new StrataError('argument', 'speak', `the text must be words (not empty, not starting with '-'), got ${JSON.stringify(text.slice(0, 40))}`);
+  return ['--stdout', '-v', settings.voice, '-s', String(settings.speed), '-p', String(settings.pitch), text];
+}
+
+function espeakFailed(text: string, settings: VoiceSettings, err: unknown): StrataError {
+  const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+  return new StrataError('io', 'espeak-ng', `failed to speak ${JSON.stringify(text.slice(0, 40))} with voice ${settings.voice}: ${stderr || (err as Error).message}`);
+}
+
+const ESPEAK_OPTIONS = { timeout: 60_000, maxBuffer: 64 << 20, encoding: 'buffer' } as const;
+
+/** Speaks `text` with espeak-ng and returns the WAV bytes (sizes fixed). */
+export function speak(text: string, settings: VoiceSettings): Buffer {
+  const args = espeakArgs(text, settings);
   let out: Buffer;
   try {
-    out = execFileSync('espeak-ng', ['--stdout', '-v', settings.voice, '-s', String(settings.speed), '-p', String(settings.pitch), text], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, maxBuffer: 64 << 20 });
+    out = execFileSync('espeak-ng', args, { ...ESPEAK_OPTIONS, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
-    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new StrataError('io', 'espeak-ng', `failed to speak ${JSON.stringify(text.slice(0, 40))} with voice ${settings.voice}: ${stderr || (err as Error).message}`);
+    throw espeakFailed(text, settings, err);
   }
   return fixStreamedWav(out);
+}
+
+/** speak(), without blocking: several syntheses can run at once. */
+export function speakAsync(text: string, settings: VoiceSettings): Promise<Buffer> {
+  const args = espeakArgs(text, settings);
+  return new Promise((resolve, reject) => {
+    execFile('espeak-ng', args, ESPEAK_OPTIONS, (err, stdout, stderr) => {
+      if (err) reject(espeakFailed(text, settings, Object.assign(err, { stderr })));
+      else {
+        try {
+          resolve(fixStreamedWav(stdout));
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      }
+    });
+  });
 }
 
 /** One spoken sentence of a dataset. */
@@ -268,6 +296,8 @@ export interface SpeechDatasetOptions {
   renditions?: number;
   /** utterances longer than this many seconds are dropped (they do not fit the encoder's window) */
   maxSeconds?: number;
+  /** espeak-ng processes at once (default 4) */
+  concurrency?: number;
   /** called after each utterance is ready, with how many are done */
   onProgress?(done: number, total: number): void;
 }
@@ -276,30 +306,43 @@ export interface SpeechDatasetOptions {
  * Spoken versions of `sentences` (`renditions` of each, sentence-major), synthesized (or found in
  * the cache) now, in order; those longer than maxSeconds are left out. `dropped` counts them.
  */
-export function speechDataset(sentences: readonly string[], options: SpeechDatasetOptions): { utterances: Utterance[]; dropped: number } {
+export async function speechDataset(sentences: readonly string[], options: SpeechDatasetOptions): Promise<{ utterances: Utterance[]; dropped: number }> {
   const variation = options.variation ?? DEFAULT_SPEECH_VARIATION;
   checkVariation(variation);
   const maxSeconds = options.maxSeconds ?? Infinity;
   if (!(maxSeconds > 0)) throw new StrataError('argument', 'speechDataset', `maxSeconds must be > 0, got ${maxSeconds}`);
   const renditions = options.renditions ?? 1;
   if (!Number.isInteger(renditions) || renditions < 1) throw new StrataError('argument', 'speechDataset', `renditions must be an integer >= 1, got ${renditions}`);
+  const concurrency = options.concurrency ?? 4;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new StrataError('argument', 'speechDataset', `concurrency must be an integer >= 1, got ${concurrency}`);
+  const items = sentences.flatMap((text) =>
+    Array.from({ length: renditions }, (_, k) => {
+      const settings = voiceFor(text, options.seed, variation, k);
+      return { text, settings, file: utteranceFile(options.cacheDir, text, settings) };
+    }),
+  );
+  // synthesize what the cache lacks, `concurrency` at a time; each file appears whole or not at all
+  let done = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      if (!fs.existsSync(item.file)) {
+        const wav = await speakAsync(item.text, item.settings);
+        fs.mkdirSync(path.dirname(item.file), { recursive: true });
+        writeFileAtomic(item.file, [wav]);
+      }
+      options.onProgress?.(++done, items.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
   const utterances: Utterance[] = [];
   let dropped = 0;
-  const total = sentences.length * renditions;
-  sentences.forEach((text, i) => {
-    for (let k = 0; k < renditions; k++) {
-      const settings = voiceFor(text, options.seed, variation, k);
-      const file = utteranceFile(options.cacheDir, text, settings);
-      if (!fs.existsSync(file)) {
-        fs.mkdirSync(path.dirname(file), { recursive: true });
-        writeFileAtomic(file, [speak(text, settings)]);
-      }
-      const duration = wavSeconds(file);
-      if (duration <= maxSeconds) utterances.push({ text, settings, file, duration });
-      else dropped++;
-      options.onProgress?.(i * renditions + k + 1, total);
-    }
-  });
+  for (const item of items) {
+    const duration = wavSeconds(item.file);
+    if (duration <= maxSeconds) utterances.push({ ...item, duration });
+    else dropped++;
+  }
   return { utterances, dropped };
 }
 

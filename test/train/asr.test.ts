@@ -1,0 +1,163 @@
+// ASR training: the word error rate on hand-counted cases; the transcript tokenizer's special
+// tokens (where Whisper's decoding looks for them); the teacher-forcing layout; the feature cache
+// equal to the transcribe pipeline's features; and a tiny training run on espeak-ng speech that
+// lowers the loss and saves a Hugging Face directory the transcribe pipeline loads and runs,
+// giving the same text as the trainer's own greedy decoding. Espeak-dependent parts skip, with
+// the reason, where espeak-ng is absent.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { StrataError } from '../../src/errors.js';
+import { whisperDecodingConfig, decoderPrompt } from '../../src/models/whisper/tokens.js';
+import { loadSpeechRecognizer, transcribe, windowFeatures } from '../../src/pipelines/transcribe.js';
+import { hfTokenizerFromJson } from '../../src/tokenizers/hf.js';
+import { readMetrics } from '../../src/train/metrics.js';
+import {
+  FeatureCache,
+  TRAIN_ASR_DEFAULTS,
+  type TrainAsrConfig,
+  featureSpecOf,
+  greedyTranscripts,
+  speechTokenIds,
+  trainAsr,
+  trainSpeechTokenizer,
+  transcriptBatch,
+  validateTrainAsrConfig,
+} from '../../src/train/asr.js';
+import { espeakVersion, speechDataset, utteranceSamples } from '../../src/train/speech.js';
+import { wordEditDistance, wordErrorRate } from '../../src/train/wer.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-asr-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const noEspeak = espeakVersion() === null ? 'espeak-ng is not installed (apt-get install espeak-ng)' : false;
+
+describe('word error rate', () => {
+  test('edit distance on words: substitutions, deletions, insertions', () => {
+    assert.equal(wordEditDistance(['a', 'b', 'c'], ['a', 'b', 'c']), 0);
+    assert.equal(wordEditDistance(['a', 'b', 'c'], ['a', 'x', 'c']), 1);
+    assert.equal(wordEditDistance(['a', 'b', 'c'], ['a', 'c']), 1);
+    assert.equal(wordEditDistance(['a', 'b', 'c'], ['a', 'b', 'x', 'c']), 1);
+    assert.equal(wordEditDistance(['a', 'b'], []), 2);
+    assert.equal(wordEditDistance([], ['a']), 1);
+    // "kitten" -> "sitting" on letters as words: 3
+    assert.equal(wordEditDistance([...'kitten'], [...'sitting']), 3);
+  });
+
+  test('a ratio of sums over utterances, after normalising case and punctuation', () => {
+    const r = wordErrorRate(['Call me Ishmael.', 'the whale is white'], ['call me, ishmael', 'the whale was white and big']);
+    // 0 errors in 3 words, then 1 substitution + 2 insertions in 4 words
+    assert.deepEqual(r, { wer: 3 / 7, errors: 3, words: 7, utterances: 2 });
+    assert.equal(wordErrorRate(['one two'], ['three four five six']).wer, 2, 'insertions can push it past 1');
+    assert.equal(wordErrorRate([], []).wer, 0);
+    assert.throws(() => wordErrorRate(['a'], []), /1 references but 0 hypotheses/);
+    assert.throws(() => wordErrorRate(['...'], ['a']), /hold no words/);
+  });
+});
+
+const SENTENCES = ['the sea was calm', 'we must work together', 'call me when the ship comes in', 'the people of this nation', 'a whale is a large fish'];
+
+describe('transcript tokenizer and batches', () => {
+  const trained = trainSpeechTokenizer(SENTENCES, { vocabSize: 300, maxLength: 32 });
+  const tokenizer = hfTokenizerFromJson({ tokenizer: trained.tokenizerJson, config: trained.tokenizerConfig, source: 'test' });
+
+  test("Whisper's special tokens where its decoding finds them: <|notimestamps|> last, so no timestamp tokens", () => {
+    const ids = speechTokenIds(tokenizer);
+    assert.deepEqual(ids, { endOfText: 0, startOfTranscript: 1, noTimestamps: tokenizer.vocabSize - 1 });
+    assert.ok(tokenizer.vocabSize <= 300);
+    const text = tokenizer.encode(' the sea was calm');
+    assert.equal(tokenizer.decode(text, { skipSpecialTokens: true }), ' the sea was calm');
+    assert.equal(tokenizer.decode([ids.startOfTranscript, ids.noTimestamps, ...text, ids.endOfText], { skipSpecialTokens: true }), ' the sea was calm');
+  });
+
+  test('teacher forcing: inputs <|sot|> <|nots|> t1..tn, targets t1..tn <|eot|>, the rest ignored', () => {
+    const ids = { endOfText: 0, startOfTranscript: 1, noTimestamps: 9 };
+    const b = transcriptBatch([[5, 6, 7], [8]], ids);
+    assert.deepEqual(b.inputs.shape, [2, 5]);
+    assert.deepEqual([...b.inputs.toArray()], [1, 9, 5, 6, 7, 1, 9, 8, 0, 0]);
+    assert.deepEqual([...b.targets.toArray()], [-100, 5, 6, 7, 0, -100, 8, 0, -100, -100]);
+    assert.equal(b.tokens, 6);
+  });
+});
+
+function tinyConfig(out: string): TrainAsrConfig {
+  return {
+    ...TRAIN_ASR_DEFAULTS,
+    out,
+    dataDir: path.join(tmp, 'wavs'),
+    trainSentences: 16,
+    evalSentences: 4,
+    chunkSeconds: 4,
+    hopLength: 320,
+    melBins: 40,
+    dModel: 32,
+    heads: 2,
+    ffnDim: 64,
+    encoderLayers: 1,
+    decoderLayers: 1,
+    vocabSize: 400,
+    steps: 14,
+    batchSize: 8,
+    lr: 3e-3,
+    warmupSteps: 2,
+    checkpointEvery: 7,
+    evalEvery: 7,
+  };
+}
+
+describe('config checks', () => {
+  test('bad settings are StrataErrors naming the field', () => {
+    const c = tinyConfig(path.join(tmp, 'never'));
+    assert.throws(() => validateTrainAsrConfig({ ...c, chunkSeconds: 4.00001 }), /whole number of samples divisible by 2 x hopLength/);
+    assert.throws(() => validateTrainAsrConfig({ ...c, heads: 3 }), /heads \(3\) must divide dModel/);
+    assert.throws(() => validateTrainAsrConfig({ ...c, corpora: 'moby-dick,nope' }), /unknown corpus 'nope'/);
+    assert.throws(() => validateTrainAsrConfig({ ...c, speedMin: 300, speedMax: 200 }), /speed must be/);
+    assert.throws(() => validateTrainAsrConfig({ ...c, minWords: 9, maxWords: 4 }), StrataError);
+  });
+});
+
+describe('features and training on espeak-ng speech', { skip: noEspeak }, () => {
+  test('the feature cache gives exactly the transcribe pipeline features', async () => {
+    const spec = featureSpecOf({ melBins: 80, chunkSeconds: 6, hopLength: 320, nFft: 400 });
+    const { utterances } = await speechDataset(SENTENCES.slice(0, 3), { cacheDir: path.join(tmp, 'wavs'), seed: 0 });
+    const cache = new FeatureCache(spec);
+    const batch = cache.batch(utterances).toFloat32Array(); // (3, 80, 300)
+    const again = cache.batch([utterances[1]!]).toFloat32Array();
+    utterances.forEach((u, b) => {
+      const expected = windowFeatures(utteranceSamples(u), 96000, 80, spec).toFloat32Array();
+      assert.deepEqual(batch.subarray(b * expected.length, (b + 1) * expected.length), expected, u.text);
+    });
+    assert.deepEqual(again, batch.subarray(80 * 300, 2 * 80 * 300));
+  });
+
+  test('a tiny run lowers the loss and saves a directory that transcribe runs', async () => {
+    const out = path.join(tmp, 'run');
+    const r = await trainAsr(tinyConfig(out));
+    const losses = readMetrics(path.join(out, 'metrics.jsonl')).map((m) => m.loss);
+    assert.equal(losses.length, 14);
+    const first = (losses[0]! + losses[1]!) / 2;
+    const last = (losses[12]! + losses[13]!) / 2;
+    assert.ok(last < first - 0.5, `loss ${first.toFixed(3)} -> ${last.toFixed(3)}`);
+    assert.ok(Number.isFinite(r.eval?.['val_wer']) && Number.isFinite(r.eval?.['train_wer']) && Number.isFinite(r.eval?.['val_loss']));
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'preprocessor_config.json', 'generation_config.json', 'train_config.json']) assert.ok(fs.existsSync(path.join(out, f)), f);
+
+    const rec = await loadSpeechRecognizer(out);
+    assert.deepEqual(rec.features, { nFft: 400, hop: 320 });
+    assert.equal(rec.model.inputFrames, 200);
+    const settings = whisperDecodingConfig(rec.model.config, rec.generationConfig, rec.tokenizer);
+    assert.equal(settings.multilingual, false);
+    assert.equal(settings.tokens.timestampBegin, null);
+    assert.deepEqual(decoderPrompt(settings), [1, rec.tokenizer.vocabSize - 1]);
+    // the pipeline on the WAV gives what the trainer's greedy decoding gives on its cached features
+    const held = r.data.heldOut.slice(0, 2);
+    const viaTrainer = greedyTranscripts(rec.model, rec.tokenizer, new FeatureCache(featureSpecOf(tinyConfig(out))), held);
+    held.forEach((u, i) => {
+      const t = transcribe(rec.model, rec.tokenizer, utteranceSamples(u), { generationConfig: rec.generationConfig, features: rec.features });
+      assert.equal(typeof t.text, 'string');
+      assert.equal(t.language, 'en');
+      assert.equal(t.windows, 1);
+      assert.equal(t.text, viaTrainer[i]);
+    });
+  });
+});
