@@ -21,9 +21,18 @@ export function fimPromptIds(pipe: TextGenerationPipeline, prefix: string, suffi
  * and suffix; otherwise continues the prefix. Stops at the end of the middle (or a FIM/EOS token).
  */
 export function completeCode(pipe: TextGenerationPipeline, prefix: string, suffix = '', options: TextGenerationOptions = {}): GenerationResult {
+  const r = codeCompletionRequest(pipe, prefix, suffix, options);
+  return pipe.generate(r.ids, r.options);
+}
+
+/**
+ * The prompt ids and options completeCode generates from (`fim`: whether it fills a gap), so a
+ * caller can stream the same completion.
+ */
+export function codeCompletionRequest(pipe: TextGenerationPipeline, prefix: string, suffix = '', options: TextGenerationOptions = {}): { ids: number[]; options: TextGenerationOptions; fim: boolean } {
   const s = pipe.tokenizer.special;
   const stopTokens = [s.fimPrefix, s.fimSuffix, s.fimMiddle, s.fimPad, s.fimSep].filter((t): t is number => t !== undefined);
   const o: TextGenerationOptions = { temperature: 0, ...options, stopTokens: [...(options.stopTokens ?? []), ...stopTokens] };
-  if (suffix && s.fimMiddle !== undefined) return pipe.generate(fimPromptIds(pipe, prefix, suffix), o);
-  return pipe.generate(prefix, o);
+  const fim = suffix !== '' && s.fimMiddle !== undefined;
+  return { ids: fim ? fimPromptIds(pipe, prefix, suffix) : pipe.encode(prefix), options: o, fim };
 }

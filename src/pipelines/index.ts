@@ -1,6 +1,6 @@
 export * from './prompts.js';
 export { TextGenerationPipeline, type TextGenerationOptions } from './text-generation.js';
-export { completeCode, fimPromptIds } from './code-completion.js';
+export { codeCompletionRequest, completeCode, fimPromptIds } from './code-completion.js';
 export {
   answerExtractive,
   classifyText,
@@ -31,3 +31,4 @@ export {
   type ZeroShotResult,
 } from './zero-shot-image.js';
 export { DEFAULT_TEMPLATE as DEFAULT_VISUAL_CHAT_TEMPLATE, VisualChatPipeline, type VisualChatMessage, type VisualChatOptions, type VisualChatPart, type VisualPrompt } from './visual-chat.js';
+export { caption, captionIds, captionImages, captionStopTokens, loadCaptionPipeline, type Caption, type CaptionOptions, type CaptionPipelineParts } from './caption.js';

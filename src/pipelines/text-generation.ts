@@ -94,10 +94,14 @@ export class TextGenerationPipeline {
     return this.generate(this.chatPromptIds(messages), options);
   }
 
-  /** Runs an instruction: through the chat template when the model has one, else as a plain prompt. */
+  /** The prompt ids of an instruction: through the chat template when the model has one, else the plain prompt. */
+  instructionPromptIds(prompt: string): number[] {
+    return this.tokenizer.chatTemplate ? this.chatPromptIds([{ role: 'user', content: prompt }]) : this.encode(prompt);
+  }
+
+  /** Runs an instruction (greedy unless options say otherwise); the reply without surrounding whitespace. */
   private instruct(prompt: string, options: TextGenerationOptions): string {
-    const ids = this.tokenizer.chatTemplate ? this.chatPromptIds([{ role: 'user', content: prompt }]) : this.encode(prompt);
-    return (this.generate(ids, { temperature: 0, ...options }).text ?? '').trim();
+    return (this.generate(this.instructionPromptIds(prompt), { temperature: 0, ...options }).text ?? '').trim();
   }
 
   summarize(text: string, options: TextGenerationOptions & { maxWords?: number } = {}): string {

@@ -11,24 +11,9 @@ import { streamGenerate } from '../../generation/generate.js';
 import { loadForInference, type InferenceModel } from '../../pipelines/load.js';
 import type { ChatMessage } from '../../tokenizers/tokenizer.js';
 import type { CliIO } from '../io.js';
-import { positiveInt } from '../options.js';
+import { addSamplingFlags, collect, numberIn, positiveInt, type SamplingFlags } from '../options.js';
 
-/** Flags shared by `generate` and `chat`. */
-export interface SamplingFlags {
-  model: string;
-  maxTokens?: number;
-  temperature?: number;
-  topP?: number;
-  topK?: number;
-  minP?: number;
-  repetitionPenalty?: number;
-  presencePenalty?: number;
-  frequencyPenalty?: number;
-  seed?: number;
-  threads?: number;
-  stop?: string[];
-  json: boolean;
-}
+export type { SamplingFlags };
 
 export interface GenerateFlags extends SamplingFlags {
   prompt?: string;
@@ -37,46 +22,10 @@ export interface GenerateFlags extends SamplingFlags {
   lengthPenalty?: number;
 }
 
-function number(name: string, min: number, max: number): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}].`);
-    return n;
-  };
-}
-
-function integer(name: string): (v: string) => number {
-  return (v: string) => {
-    if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be an integer.`);
-    return Number(v);
-  };
-}
-
 function idList(v: string): number[] {
   const parts = v.split(',').map((s) => s.trim());
   if (parts.some((p) => !/^\d+$/.test(p))) throw new InvalidArgumentError('Expected comma-separated token ids, e.g. 1,2,3.');
   return parts.map(Number);
-}
-
-function collect(v: string, prev: string[] = []): string[] {
-  return [...prev, v];
-}
-
-function addSamplingFlags(cmd: Command): Command {
-  return cmd
-    .requiredOption('--model <PATH>', 'a Hugging Face model directory or a .gguf file')
-    .option('--max-tokens <N>', 'most tokens to generate', positiveInt(1 << 20))
-    .option('--temperature <T>', 'sampling temperature (0 = greedy)', number('temperature', 0, 100))
-    .option('--top-p <P>', 'nucleus sampling mass', number('top-p', 1e-9, 1))
-    .option('--top-k <K>', 'sample among the K most likely tokens', positiveInt(1 << 20))
-    .option('--min-p <P>', 'drop tokens below P times the best one', number('min-p', 0, 1))
-    .option('--repetition-penalty <R>', 'penalize tokens already seen (1 = off)', number('repetition-penalty', 1e-3, 100))
-    .option('--presence-penalty <X>', 'OpenAI presence penalty', number('presence-penalty', -2, 2))
-    .option('--frequency-penalty <X>', 'OpenAI frequency penalty', number('frequency-penalty', -2, 2))
-    .option('--seed <S>', 'random seed', integer('seed'))
-    .option('--stop <TEXT>', 'stop string (repeatable)', collect)
-    .option('--threads <N>', 'native threads', positiveInt(1024))
-    .option('--json', 'print one JSON line', false);
 }
 
 export function samplingOptions(m: InferenceModel, f: SamplingFlags): GenerateOptions {
@@ -217,7 +166,7 @@ export function registerGenerate(program: Command, io: CliIO): void {
     .option('--prompt <TEXT>', 'the prompt text')
     .option('--prompt-ids <IDS>', 'the prompt as comma-separated token ids', idList)
     .option('--num-beams <N>', 'beam search with N beams', positiveInt(64))
-    .option('--length-penalty <X>', 'beam score = logprob / length^X', number('length-penalty', -10, 10))
+    .option('--length-penalty <X>', 'beam score = logprob / length^X', numberIn('length-penalty', -10, 10))
     .action((opts: GenerateFlags) => runGenerate(opts, io));
   addSamplingFlags(program.command('chat').description('chat with a language model through its chat template (one user message per input line)'))
     .option('--system <TEXT>', 'a system message')

@@ -8,6 +8,7 @@ import { registerEncode } from './encode.js';
 import { registerGenerate } from './generate.js';
 import { registerInspect } from './inspect.js';
 import { registerServe } from './serve.js';
+import { registerTasks } from './tasks.js';
 import { registerModels } from './models.js';
 import { registerTokenizer } from './tokenizer.js';
 import { registerTrain } from './train.js';
@@ -29,6 +30,7 @@ export const commandGroups = {
   encode: registerEncode,
   inspect: registerInspect,
   serve: registerServe,
+  tasks: registerTasks,
   models: registerModels,
   tokenizer: registerTokenizer,
   train: registerTrain,
