@@ -105,3 +105,4 @@ export {
   type ComparisonAttribute,
 } from './cards.js';
 export { loadModel, saveModel, isCausalLM, type LoadOptions, type LoadedModel } from './load.js';
+export { VisionEncoderDecoderModel, VISION_ENCODER_DECODER_CARD, parseVisionEncoderDecoderConfig, type VisionEncoderDecoderConfig, type VisionEncoderDecoderOutput } from './vision-encoder-decoder.js';
