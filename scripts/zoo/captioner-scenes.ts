@@ -53,7 +53,7 @@ const r = await trainCaptioner(config, {
     const ev = evaluated
       ? ` val ${Number(m['val_loss']).toFixed(3)} exact seen ${(100 * Number(m['val_exact_seen'])).toFixed(1)}% held-out ${(100 * Number(m['val_exact_heldout'])).toFixed(1)}% BLEU-4 seen ${(100 * Number(m['val_bleu4_seen'])).toFixed(1)} held-out ${(100 * Number(m['val_bleu4_heldout'])).toFixed(1)}`
       : '';
-    console.log(`step ${m.step}/${config.steps} loss ${m.loss.toFixed(3)}${ev} ${m.tokens_per_s.toFixed(1)} tokens/s ${m.elapsed_s.toFixed(0)} s`);
+    console.log(`step ${m.step}/${config.steps} loss ${m.loss.toFixed(3)}${ev} ${m.tokens_per_s.toFixed(1)} tokens/s ${Number(m.elapsed_s).toFixed(0)} s`);
   },
 });
 
