@@ -29,6 +29,7 @@ export {
 } from './vit.js';
 export {
   CLIPModel,
+  CLIPForImageClassification,
   CLIPTextModel,
   CLIPVisionModel,
   CLIPEncoder,

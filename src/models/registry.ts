@@ -9,6 +9,7 @@ import { type LlamaConfig, type LlamaModelType, LLAMA_CARD, LlamaForCausalLM, ll
 import { type BertConfig, type BertModelType, BERT_CARD, BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification, BertModel, parseBertConfig } from './bert.js';
 import { type ViTConfig, VIT_CARD, ViTForImageClassification, ViTModel, parseViTConfig } from './vit.js';
 import { type CLIPConfig, CLIP_CARD, CLIPModel, parseCLIPConfig } from './clip/index.js';
+import { CLIPForImageClassification } from './clip/classification.js';
 import { type WhisperConfig, WHISPER_CARD, WhisperForConditionalGeneration, parseWhisperConfig } from './whisper/index.js';
 import { type VisionEncoderDecoderConfig, VISION_ENCODER_DECODER_CARD, VisionEncoderDecoderModel, parseVisionEncoderDecoderConfig } from './vision-encoder-decoder.js';
 import { type LlavaConfig, LLAVA_CARD, LlavaForConditionalGeneration, parseLlavaConfig } from './llava.js';
@@ -127,7 +128,10 @@ export const MODELS: { readonly [K in ModelType]: ModelEntry<ConfigOf[K]> } = {
     card: CLIP_CARD,
     basePrefix: '',
     defaultArchitecture: 'CLIPModel',
-    architectures: { CLIPModel: withHead('declared', (c, s) => new CLIPModel(c, s)) },
+    architectures: {
+      CLIPModel: withHead('declared', (c, s) => new CLIPModel(c, s)),
+      CLIPForImageClassification: withHead('image-classification', (c, s) => new CLIPForImageClassification(c, s)),
+    },
     ignoredKeys: () => [/\.embeddings\.position_ids$/],
   },
   whisper: {

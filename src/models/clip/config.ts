@@ -6,6 +6,7 @@
 
 import { ConfigReader, type JsonObject } from '../../io/config.js';
 import { ACTIVATIONS, type Activation } from '../vit.js';
+import { type LabelFields, parseLabelFields } from '../heads.js';
 
 /** What the two towers' encoders share. */
 export interface CLIPTowerConfig {
@@ -46,8 +47,11 @@ export interface CLIPVisionConfig extends CLIPTowerConfig {
   patch_size: number;
 }
 
-/** config.json of a CLIP checkpoint (model_type 'clip'). */
-export interface CLIPConfig {
+/**
+ * config.json of a CLIP checkpoint (model_type 'clip'). The label fields are present only when the
+ * file names labels (CLIPForImageClassification), so a CLIPModel's config is written back unchanged.
+ */
+export interface CLIPConfig extends Partial<LabelFields> {
   model_type: 'clip';
   architectures: string[] | null;
   text_config: CLIPTextConfig;
@@ -127,5 +131,6 @@ export function parseCLIPConfig(raw: JsonObject, file: string): CLIPConfig {
     logit_scale_init_value: c.number('logit_scale_init_value', 2.6592),
     initializer_factor: c.number('initializer_factor', 1, { min: 0 }),
     initializer_range: c.number('initializer_range', vision.initializer_range, { min: 0 }),
+    ...(c.has('id2label') || c.has('num_labels') ? parseLabelFields(c) : {}),
   };
 }

@@ -5,3 +5,4 @@ export { CLIPEncoder, type CLIPTowerOutput } from './encoder.js';
 export { CLIPTextModel } from './text.js';
 export { CLIPVisionModel } from './vision.js';
 export { CLIPModel, CLIP_CARD, l2Normalize, type CLIPInputs, type CLIPOutput } from './model.js';
+export { CLIPForImageClassification } from './classification.js';
