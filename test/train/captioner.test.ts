@@ -106,7 +106,7 @@ describe('teacher-forced captioner training', () => {
     assert.throws(() => captionBatch(tokenizer, captions, 5, 1), /needs \d+ decoder positions but the decoder has 5/);
   });
 
-  test("the task's loss is the cross-entropy of the model's next-token logits, and training lowers it", () => {
+  test("the task's loss is the cross-entropy of the model's next-token logits, and training lowers it", (t) => {
     const { model, tokenizer, processor, task, scenes } = tinySetup();
     const batch = Array.from({ length: 8 }, (_, i) => scenes.train.get(i));
     const b = captionBatch(tokenizer, batch.map((s) => s.caption), model.maxPositions, 1);
@@ -116,6 +116,7 @@ describe('teacher-forced captioner training', () => {
     const trainer = new Trainer(model, task, { steps: 40, lr: 1e-2, warmupSteps: 2, seed: 0, runDir: tempDir('strata-captioner-run-') });
     trainer.run();
     const after = task.evaluate()['val_loss']!;
+    t.diagnostic(`validation loss ${before.toFixed(3)} -> ${after.toFixed(3)}`);
     assert.ok(after < 0.6 * before, `validation loss ${before.toFixed(3)} -> ${after.toFixed(3)}`);
   });
 
