@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { ApiError } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
-import type { EmbedInput, FromWorker, ModelInfo, PromptInput, RunnerSpec, ToWorker, WireChoiceResult, WireChunk, WireError, WireGenerateOptions, WireTranscribeOptions, WireTranscription } from './protocol.js';
+import type { EmbedInput, FromWorker, ModelInfo, PromptInput, RunnerSpec, ToWorker, WireChoiceResult, WireChunk, WireError, WireGenerateOptions, WireImage, WireTranscribeOptions, WireTranscription } from './protocol.js';
 import { ModelRunner } from './runner.js';
 
 export type GenerationEvent =
@@ -277,7 +277,7 @@ export class ModelHost {
   }
 
   /** Queues a generation of n samples per prompt; throws ApiError(429) at once when the queue is full. */
-  generate(prompts: number[][], n: number, options: WireGenerateOptions): GenerationJob {
+  generate(prompts: number[][], n: number, options: WireGenerateOptions, images?: WireImage[]): GenerationJob {
     const id = this.nextId++;
     const channel = new Channel<GenerationEvent>();
     const metrics = this.options.metrics;
@@ -286,7 +286,7 @@ export class ModelHost {
     const task: Task = {
       id,
       queued: true,
-      msg: { type: 'generate', id, prompts, n, options },
+      msg: { type: 'generate', id, prompts, n, options, ...(images?.length ? { images } : {}) },
       onLost: (e) => {
         state = 'over';
         metrics.generations.inc({ model, outcome: 'failed' });

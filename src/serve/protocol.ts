@@ -27,10 +27,26 @@ export interface ModelInfo {
   embeddingSize: number | null;
   /** a speech-to-text model (Whisper) with its tokenizer */
   canTranscribe: boolean;
+  /** a vision-language chat model (LLaVA) with its tokenizer: chat messages may hold images */
+  canChatImages: boolean;
+  /** an image captioner (VisionEncoderDecoder) with its tokenizer: a chat with images answers with their captions */
+  canCaption: boolean;
 }
 
-/** A prompt as a request gives it: a conversation, a text, or token ids. */
-export type PromptInput = { chat: ChatMessage[] } | { text: string } | { ids: number[] };
+/** A part of a chat message with images: text, or the image at `index` of the request's images. */
+export type WireChatPart = { type: 'text'; text: string } | { type: 'image'; index: number };
+
+/** A chat message that may hold images (for a vision-language model). */
+export interface WireVisualMessage {
+  role: string;
+  content: string | WireChatPart[];
+}
+
+/**
+ * A prompt as a request gives it: a conversation, a conversation with images (decoded on the HTTP
+ * side), a text, or token ids.
+ */
+export type PromptInput = { chat: ChatMessage[] } | { visualChat: WireVisualMessage[]; images: WireImage[] } | { text: string } | { ids: number[] };
 
 /** The part of GenerateOptions that travels (no tokenizer, no signal: the worker adds those). */
 export interface WireGenerateOptions {
@@ -104,7 +120,8 @@ export type EmbedInput = { text: string } | { image: WireImage };
 
 export type ToWorker =
   | { type: 'prepare'; id: number; prompts: PromptInput[] }
-  | { type: 'generate'; id: number; prompts: number[][]; n: number; options: WireGenerateOptions }
+  /** images: those of a visual chat (whose prompt holds their image tokens), or the images a captioner describes */
+  | { type: 'generate'; id: number; prompts: number[][]; n: number; options: WireGenerateOptions; images?: WireImage[] }
   | { type: 'embed'; id: number; inputs: EmbedInput[] }
   /** audio: the bytes of a WAV file */
   | { type: 'transcribe'; id: number; audio: Uint8Array; options: WireTranscribeOptions }

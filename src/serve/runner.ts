@@ -14,19 +14,40 @@ import { Decoding, type GenerateOptions, type TokenLogprob } from '../generation
 import { readJsonObject } from '../io/config.js';
 import { readWav } from '../io/audio.js';
 import { readGenerationConfig } from '../io/hf.js';
-import { rgbImage } from '../io/image.js';
-import { readImageProcessorConfig } from '../io/preprocessor.js';
+import { type RgbImage, rgbImage } from '../io/image.js';
+import { preprocessImages, readImageProcessorConfig } from '../io/preprocessor.js';
+import { noGrad } from '../tensor/grad-mode.js';
 import { BertModel } from '../models/bert.js';
 import { CLIPModel } from '../models/clip/index.js';
 import { isCausalLM } from '../models/load.js';
+import { LlavaForConditionalGeneration } from '../models/llava.js';
+import { VisionEncoderDecoderModel } from '../models/vision-encoder-decoder.js';
 import { WhisperForConditionalGeneration } from '../models/whisper/model.js';
+import { type CaptionPipelineParts, captionImages } from '../pipelines/caption.js';
+import { type VisualChatMessage, VisualChatPipeline } from '../pipelines/visual-chat.js';
 import { embedTexts } from '../pipelines/encoder.js';
 import { loadForInference, type InferenceModel } from '../pipelines/load.js';
 import { type ClipPipelineParts, clipImageEmbeddings, clipTextEmbeddings, tokenizeForClip } from '../pipelines/zero-shot-image.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type SpeechRecognizer, WHISPER_FEATURES, parseSpeechFeatures, transcribe } from '../pipelines/transcribe.js';
 import { checkTokenIds, type ChatMessage, type Tokenizer } from '../tokenizers/tokenizer.js';
-import type { EmbedInput, FromWorker, ModelInfo, PromptInput, RunnerSpec, ToWorker, WireChunk, WireError, WireGenerateOptions, WireLogprob, WireToken, WireTranscribeOptions } from './protocol.js';
+import type { CausalLM } from '../models/types.js';
+import type {
+  EmbedInput,
+  FromWorker,
+  ModelInfo,
+  PromptInput,
+  RunnerSpec,
+  ToWorker,
+  WireChunk,
+  WireError,
+  WireGenerateOptions,
+  WireImage,
+  WireLogprob,
+  WireToken,
+  WireTranscribeOptions,
+  WireVisualMessage,
+} from './protocol.js';
 import { buildResponseConstraint } from './response-format.js';
 
 export type Post = (message: FromWorker, transfer?: ArrayBuffer[]) => void;
@@ -65,7 +86,46 @@ function clipOf(m: InferenceModel): ClipPipelineParts | null {
   return { clip: m.model, tokenizer: m.tokenizer, processor: readImageProcessorConfig(m.path, { family: 'clip' }) };
 }
 
-function describe(spec: RunnerSpec, m: InferenceModel, clip: ClipPipelineParts | null): ModelInfo {
+/** A LLaVA checkpoint with its tokenizer as the visual chat pipeline takes it. */
+function visualOf(m: InferenceModel): VisualChatPipeline | null {
+  if (!(m.model instanceof LlavaForConditionalGeneration) || !m.tokenizer || m.format !== 'hf') return null;
+  return VisualChatPipeline.fromParts(m.model, m.tokenizer, m.path, m.architecture);
+}
+
+/** A VisionEncoderDecoder captioner with its tokenizer and preprocessor_config.json (required: loading fails naming it). */
+function captionerOf(m: InferenceModel): CaptionPipelineParts | null {
+  if (!(m.model instanceof VisionEncoderDecoderModel) || !m.tokenizer || m.format !== 'hf') return null;
+  return { model: m.model, tokenizer: m.tokenizer, processor: readImageProcessorConfig(m.path) };
+}
+
+/** Pixels from the HTTP side as the pipelines take them. */
+function rgbOf(images: WireImage[]): RgbImage[] {
+  return images.map((x, i) => rgbImage(x.width, x.height, x.data, `image ${i}`));
+}
+
+/** A visual conversation from the wire, its image parts pointing at the decoded images. */
+function visualMessages(messages: WireVisualMessage[], images: RgbImage[]): VisualChatMessage[] {
+  return messages.map((m) => ({
+    role: m.role,
+    content:
+      typeof m.content === 'string'
+        ? m.content
+        : m.content.map((p) => {
+            if (p.type === 'text') return p;
+            const image = images[p.index];
+            if (!image) throw new StrataError('argument', 'messages', `image part ${p.index} has no image`);
+            return { type: 'image' as const, image };
+          }),
+  }));
+}
+
+interface Pipelines {
+  clip: ClipPipelineParts | null;
+  visual: VisualChatPipeline | null;
+  captioner: CaptionPipelineParts | null;
+}
+
+function describe(spec: RunnerSpec, m: InferenceModel, { clip, visual, captioner }: Pipelines): ModelInfo {
   const encoder = encoderOf(m);
   const kind = m.model.kind === 'decoder-only' || m.model.kind === 'encoder' || m.model.kind === 'dual-encoder' ? m.model.kind : 'other';
   const embeddingSize = clip ? clip.clip.config.projection_dim : encoder && m.tokenizer ? encoder.config.hidden_size : null;
@@ -79,12 +139,15 @@ function describe(spec: RunnerSpec, m: InferenceModel, clip: ClipPipelineParts |
     contextLength: m.model.maxPositions,
     vocabSize: m.model.vocabSize,
     hasTokenizer: m.tokenizer !== null,
-    hasChatTemplate: m.tokenizer?.chatTemplate !== undefined,
+    // a visual chat pipeline always has a template (the checkpoint's, or LLaVA's default)
+    hasChatTemplate: visual !== null || m.tokenizer?.chatTemplate !== undefined,
     canGenerate: isCausalLM(m.model),
     canEmbed: embeddingSize !== null,
     canEmbedImages: clip !== null,
     embeddingSize,
     canTranscribe: m.model instanceof WhisperForConditionalGeneration && m.tokenizer !== null,
+    canChatImages: visual !== null,
+    canCaption: captioner !== null,
   };
 }
 
@@ -104,20 +167,24 @@ export class ModelRunner {
   private readonly constraints = new Map<string, GenerateOptions['constraint']>();
 
   private readonly speech: SpeechRecognizer | null;
+  private readonly clip: ClipPipelineParts | null;
+  private readonly visual: VisualChatPipeline | null;
+  private readonly captioner: CaptionPipelineParts | null;
 
   private constructor(
     private readonly m: InferenceModel,
-    private readonly clip: ClipPipelineParts | null,
+    pipelines: Pipelines,
     readonly info: ModelInfo,
     private readonly post: Post,
   ) {
     this.speech = info.canTranscribe ? speechOf(m) : null;
+    ({ clip: this.clip, visual: this.visual, captioner: this.captioner } = pipelines);
   }
 
   static async load(spec: RunnerSpec, post: Post): Promise<ModelRunner> {
     const m = await loadForInference(spec.path);
-    const clip = clipOf(m);
-    return new ModelRunner(m, clip, describe(spec, m, clip), post);
+    const pipelines = { clip: clipOf(m), visual: visualOf(m), captioner: captionerOf(m) };
+    return new ModelRunner(m, pipelines, describe(spec, m, pipelines), post);
   }
 
   handle(msg: ToWorker): void {
@@ -126,7 +193,8 @@ export class ModelRunner {
         this.guard(msg.id, () => this.post({ type: 'prepared', id: msg.id, prompts: msg.prompts.map((p) => this.tokenize(p)) }));
         return;
       case 'generate':
-        void this.generate(msg.id, msg.prompts, msg.n, msg.options);
+        if (this.captioner) this.guard(msg.id, () => this.caption(msg.id, this.captioner!, msg.prompts, msg.n, msg.options, msg.images ?? []));
+        else void this.generate(msg.id, msg.prompts, msg.n, msg.options, msg.images);
         return;
       case 'embed':
         this.guard(msg.id, () => (this.clip ? this.embedClip(msg.id, this.clip, msg.inputs) : this.embed(msg.id, msg.inputs)));
@@ -159,6 +227,13 @@ export class ModelRunner {
       return p.ids;
     }
     if ('text' in p) return this.tokenizer('prompt').encode(p.text, { addSpecialTokens: true });
+    if ('visualChat' in p) {
+      if (this.captioner) return [this.captioner.model.decoderStartTokenId];
+      if (!this.visual) throw new StrataError('argument', 'messages', `model '${this.info.id}' (${this.info.architecture}) does not take images`);
+      return this.visual.prepare(visualMessages(p.visualChat, rgbOf(p.images))).ids;
+    }
+    // a vision-language model renders text-only chats with its own template too
+    if (this.visual) return this.visual.prepare(p.chat).ids;
     return renderChat(this.tokenizer('messages'), p.chat);
   }
 
@@ -189,13 +264,22 @@ export class ModelRunner {
     return { ...this.token(lp.token, lp.logprob), top: lp.top.map((x) => this.token(x.token, x.logprob)) };
   }
 
-  private async generate(id: number, prompts: number[][], n: number, w: WireGenerateOptions): Promise<void> {
+  /** The model to decode with: bound to the images of a visual chat (whose one prompt holds their tokens), or the model itself. */
+  private decoderFor(images: WireImage[] | undefined): CausalLM {
+    if (!isCausalLM(this.m.model)) throw new StrataError('argument', 'generate', `model '${this.info.id}' (${this.info.architecture}) does not generate text`);
+    if (!images?.length) return this.m.model;
+    if (!this.visual) throw new StrataError('argument', 'messages', `model '${this.info.id}' (${this.info.architecture}) does not take images`);
+    const pixels = preprocessImages(rgbOf(images), this.visual.processor); // (N, 3, H, W)
+    return noGrad(() => this.visual!.model.withImages(pixels));
+  }
+
+  private async generate(id: number, prompts: number[][], n: number, w: WireGenerateOptions, images?: WireImage[]): Promise<void> {
     const abort = new AbortController();
     this.running.set(id, abort);
     let started = false;
     try {
-      if (!isCausalLM(this.m.model)) throw new StrataError('argument', 'generate', `model '${this.info.id}' (${this.info.architecture}) does not generate text`);
-      const model = this.m.model;
+      if (images?.length && prompts.length !== 1) throw new StrataError('argument', 'generate', 'images go with one prompt');
+      const model = this.decoderFor(images);
       const tokenizer = this.m.tokenizer ?? undefined;
       const stopTokens = tokenizer?.endOfGenerationIds ?? [];
       // what the request leaves out comes from the checkpoint's generation_config.json, as the CLI does it
@@ -253,6 +337,25 @@ export class ModelRunner {
     } finally {
       this.running.delete(id);
     }
+  }
+
+  /**
+   * A captioner answers a chat with images with their captions, one line per image in the order
+   * given (greedy: the n choices are equal, and sampling fields do not apply); the text parts of
+   * the conversation are not read. Each caption arrives as one delta.
+   */
+  private caption(id: number, parts: CaptionPipelineParts, prompts: number[][], n: number, w: WireGenerateOptions, images: WireImage[]): void {
+    if (images.length === 0) throw new StrataError('argument', 'messages', `model '${this.info.id}' (${this.info.architecture}) is an image captioner: send an image part (image_url) in the messages`);
+    const maxTokens = Math.min(w.maxTokens, parts.model.maxPositions - 1);
+    const captions = captionImages(parts, rgbOf(images), { maxTokens });
+    this.post({ type: 'started', id });
+    const texts = captions.map((c, i) => (i ? `\n${c.text}` : c.text));
+    const tokens = captions.reduce((a, c) => a + c.tokens.length, 0);
+    const chunks: WireChunk[] = [];
+    for (let choice = 0; choice < n; choice++) texts.forEach((delta) => chunks.push({ choice, delta, counted: true }));
+    this.post({ type: 'chunks', id, chunks });
+    const finishReason = captions.some((c) => c.finishReason === 'length') ? 'length' : 'stop';
+    this.post({ type: 'done', id, promptTokens: prompts.reduce((a, p) => a + p.length, 0), cancelled: false, choices: Array.from({ length: n }, (_, choice) => ({ choice, text: texts.join(''), finishReason, completionTokens: tokens })) });
   }
 
   private embed(id: number, inputs: EmbedInput[]): void {

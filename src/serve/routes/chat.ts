@@ -1,13 +1,19 @@
 // POST /v1/chat/completions: the conversation through the model's chat template, n choices,
 // streaming as chat.completion.chunk events.
+//
+// Images (image_url parts holding data: URLs, see images.ts) go to models that read them: a
+// vision-language model (LLaVA) sees each where its part stands, through its chat template; an
+// image captioner (VisionEncoderDecoder) answers with the captions of the images, one line per
+// image, and does not read the text parts (greedy, so sampling fields do not change it).
 
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ChatMessage } from '../../tokenizers/tokenizer.js';
 import { type ServeContext, hostFor } from '../context.js';
+import { type ImageUrlPart, checkImageUrl, decodeChatImages } from '../images.js';
 import { badRequest } from '../errors.js';
 import { type DoneEvent, type ResponseShape, completionBudget, finishReason, requireGenerator, respond, samplingOptions, usage } from '../generation.js';
-import type { ModelInfo, WireGenerateOptions, WireLogprob, WireToken } from '../protocol.js';
+import type { ModelInfo, WireChatPart, WireGenerateOptions, WireLogprob, WireToken, WireVisualMessage } from '../protocol.js';
 import { type ChatCompletionBody, type ChatMessageBody, type ContentPart, chatCompletionBody } from '../schemas.js';
 
 const DATA_URL = /^data:([a-z]+\/[a-z0-9.+-]+)?(;[a-z0-9-]+=[^;,]*)*(;base64)?,/i;
@@ -16,12 +22,12 @@ function modalities(info: ModelInfo): string {
   return info.card.inputModalities.join(', ');
 }
 
-/** A non-text part, checked against what the model takes in; no served model reads images or audio in chat yet. */
+/** A non-text part the model cannot read, refused with what the model takes in. */
 function refuseMedia(info: ModelInfo, p: ContentPart, where: string): never {
   if (p.type === 'image_url') {
     if (!info.card.inputModalities.includes('image')) throw badRequest(`Model '${info.id}' does not accept images (its inputs: ${modalities(info)}).`, where, 'image_input_unsupported');
     if (!DATA_URL.test(p.image_url!.url)) throw badRequest('Images must be sent inline as data: URLs (data:image/png;base64,...); this server fetches nothing.', `${where}.image_url.url`, 'invalid_image_url');
-    throw badRequest(`Model '${info.id}' takes images, but this server has no image chat pipeline for ${info.architecture} yet.`, where, 'image_input_unsupported');
+    throw badRequest(`Model '${info.id}' takes images, but this server has no image chat pipeline for ${info.architecture} (or it was served without its tokenizer).`, where, 'image_input_unsupported');
   }
   if (p.type === 'input_audio') throw badRequest(`Model '${info.id}' does not accept audio in chat (its inputs: ${modalities(info)}).`, where, 'audio_input_unsupported');
   throw badRequest(`Content parts of type '${p.type}' are not supported.`, where, 'unsupported_content_part');
@@ -92,22 +98,60 @@ function chatShape(model: string, n: number, o: { includeUsage: boolean; logprob
   };
 }
 
+/** A conversation with its image parts in place (for a model that reads images), and the parts to decode. */
+export function toVisualMessages(messages: ChatMessageBody[], info: ModelInfo): { messages: WireVisualMessage[]; images: ImageUrlPart[] } {
+  const images: ImageUrlPart[] = [];
+  const out = messages.map((m, i): WireVisualMessage => {
+    if (!Array.isArray(m.content)) return { role: m.role, content: m.content ?? '' };
+    const parts = m.content.map((part, j): WireChatPart => {
+      const where = `messages[${i}].content[${j}]`;
+      if (part.type === 'text') return { type: 'text', text: part.text ?? '' };
+      if (part.type !== 'image_url') refuseMedia(info, part, where);
+      checkImageUrl(part.image_url!.url, where);
+      images.push({ url: part.image_url!.url, param: where });
+      return { type: 'image', index: images.length - 1 };
+    });
+    return { role: m.role, content: parts };
+  });
+  return { messages: out, images };
+}
+
+/** A captioner's answer: the captions of the request's images. */
+async function captionChat(body: ChatCompletionBody, ctx: ServeContext, reply: FastifyReply): Promise<unknown> {
+  const host = hostFor(ctx, body.model);
+  const { images: parts } = toVisualMessages(body.messages, host.info);
+  if (parts.length === 0) throw badRequest(`Model '${host.info.id}' (${host.info.architecture}) is an image captioner: send an image_url part in the messages.`, 'messages', 'image_required');
+  if (body.logprobs) throw badRequest('logprobs are not available from an image captioner.', 'logprobs', 'invalid_value');
+  if (responseFormat(body)) throw badRequest('response_format is not available from an image captioner.', 'response_format', 'invalid_value');
+  const images = await decodeChatImages(parts);
+  const [prompt] = await host.prepare([{ visualChat: [], images: [] }]);
+  const requested = body.max_completion_tokens ?? body.max_tokens ?? undefined;
+  const param = body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
+  const maxTokens = completionBudget(host.info, prompt!.length, requested, { limit: ctx.maxTokensLimit, param, promptParam: 'messages' });
+  const n = body.n ?? 1;
+  const job = host.generate([prompt!], n, { maxTokens }, images);
+  return respond(reply, job, chatShape(body.model, n, { includeUsage: body.stream_options?.include_usage === true, logprobs: false }), body.stream === true);
+}
+
 export function registerChatRoute(app: FastifyInstance, ctx: ServeContext): void {
   app.post<{ Body: ChatCompletionBody }>('/v1/chat/completions', { schema: { body: chatCompletionBody } }, async (req, reply) => {
     const body = req.body;
     const host = hostFor(ctx, body.model);
+    if (host.info.canCaption) return captionChat(body, ctx, reply);
     requireGenerator(host.info);
-    const messages = toChatMessages(body.messages, host.info);
+    const visual = host.info.canChatImages ? toVisualMessages(body.messages, host.info) : null;
+    const messages = visual ? null : toChatMessages(body.messages, host.info);
     if (body.top_logprobs != null && !body.logprobs) throw badRequest('top_logprobs needs logprobs: true.', 'top_logprobs', 'invalid_value');
     const format = responseFormat(body);
-    const [prompt] = await host.prepare([{ chat: messages }]);
+    const images = visual ? await decodeChatImages(visual.images) : [];
+    const [prompt] = await host.prepare([visual ? { visualChat: visual.messages, images } : { chat: messages! }]);
     const requested = body.max_completion_tokens ?? body.max_tokens ?? undefined;
     const param = body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
     const maxTokens = completionBudget(host.info, prompt!.length, requested, { limit: ctx.maxTokensLimit, param, promptParam: 'messages' });
     const options: WireGenerateOptions = { ...samplingOptions(body, maxTokens), responseFormat: format };
     if (body.logprobs) options.logprobs = body.top_logprobs ?? 0;
     const n = body.n ?? 1;
-    const job = host.generate([prompt!], n, options);
+    const job = host.generate([prompt!], n, options, images);
     return respond(reply, job, chatShape(body.model, n, { includeUsage: body.stream_options?.include_usage === true, logprobs: body.logprobs === true }), body.stream === true);
   });
 }
