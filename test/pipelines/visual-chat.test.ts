@@ -67,6 +67,15 @@ describe('visual chat', async () => {
     assert.match(gpt2.stderr, /visual chat needs a LLaVA model/);
   });
 
+  test('strata chat on a LLaVA without --image uses its template too (a text-only turn)', async () => {
+    const r = await cli('chat', '--model', DIR, '--prompt', 'Hello', '--temperature', '0', '--max-tokens', '5', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const want = pipe.chat([{ role: 'user', content: 'Hello' }], { temperature: 0, maxTokens: 5 });
+    const line = JSON.parse(r.stdout) as { tokens: number[]; timings: { prompt_tokens: number } };
+    assert.deepEqual(line.tokens, want.tokens);
+    assert.equal(line.timings.prompt_tokens, pipe.prepare([{ role: 'user', content: 'Hello' }]).ids.length);
+  });
+
   test('several images: each expands to its own 16 tokens, in order', () => {
     const flipped = S.rgbImage(image.width, image.height, Uint8Array.from(image.data).reverse());
     const two: VisualChatMessage[] = [{ role: 'user', content: [{ type: 'image', image }, { type: 'image', image: flipped }, { type: 'text', text: 'Compare them.' }] }];

@@ -123,9 +123,10 @@ interface ChatFlags extends SamplingFlags {
 async function runChat(f: ChatFlags, io: CliIO): Promise<void> {
   if (f.threads) setThreads(f.threads);
   const m = await loadForInference(f.model);
-  if (f.image?.length) {
+  // a vision-language model chats through its own template and processor, with or without images
+  if (f.image?.length || m.modelType === 'llava') {
     const { runVisualChat } = await import('./visual-chat.js');
-    return runVisualChat(m, { ...f, image: f.image }, io);
+    return runVisualChat(m, { ...f, image: f.image ?? [] }, io);
   }
   const model = requireDecoder(m);
   const tok = m.tokenizer;

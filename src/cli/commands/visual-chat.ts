@@ -40,7 +40,7 @@ export async function runVisualChat(m: InferenceModel, f: VisualChatFlags, io: C
   const images = await Promise.all(f.image.map((file) => loadImage(file)));
   const messages: VisualChatMessage[] = f.system ? [{ role: 'system', content: f.system }] : [];
   const interactive = f.prompt === undefined && process.stdin.isTTY;
-  if (interactive) io.err(`chatting with ${m.architecture} (${m.path}) about ${images.length} image(s); an empty line or Ctrl-D ends\n> `);
+  if (interactive) io.err(`chatting with ${m.architecture} (${m.path})${images.length ? ` about ${images.length} image(s)` : ''}; an empty line or Ctrl-D ends\n> `);
   let first = true;
   for await (const line of userLines(f)) {
     const parts: VisualChatPart[] = first ? [...images.map((image) => ({ type: 'image' as const, image })), { type: 'text', text: line }] : [{ type: 'text', text: line }];
