@@ -156,7 +156,7 @@ async function runInstruction(op: string, m: InferenceModel, pipe: TextGeneratio
   const o = taskOptions(m, pipe, f, ids.length, op);
   if (!f.json) return streamOut(pipe, ids, o, io, true);
   const r = pipe.generate(ids, o);
-  io.out(`${JSON.stringify({ [jsonKey]: (r.text ?? '').trim(), finish_reason: r.finishReason, timings: timingsJson(r) })}\n`);
+  io.out(`${JSON.stringify({ [jsonKey]: (r.text ?? '').trim(), tokens: r.tokens, finish_reason: r.finishReason, timings: timingsJson(r) })}\n`);
 }
 
 interface SummarizeFlags extends SamplingFlags, InputFlags {
