@@ -114,7 +114,7 @@ describe('chat completions with images', () => {
     assert.deepEqual(sampled.choices.map((c) => c.message.content), local.map((r) => r.text));
   });
 
-  test('several images, each in its place; a text-only turn works too', async () => {
+  test('several images, each in its place, PNG, JPEG and WebP; a text-only turn works too', async () => {
     const [a, b] = [await loadImage(pngA), await loadImage(pngB)];
     const messages: VisualChatMessage[] = [{ role: 'user', content: [{ type: 'image', image: a }, { type: 'text', text: 'and' }, { type: 'image', image: b }] }];
     const want = pipe.chat(messages, { temperature: 0, maxTokens: 6 });
@@ -126,6 +126,12 @@ describe('chat completions with images', () => {
     });
     assert.equal(r.choices[0]!.message.content, want.text);
     assert.equal(r.usage!.prompt_tokens, want.timings.promptTokens);
+    // JPEG and WebP too, decoded as the pipeline decodes the same bytes
+    const jpeg = fs.readFileSync(path.join(FIXTURES_DIR, 'images', 'photo.jpg'));
+    const webp = fs.readFileSync(path.join(FIXTURES_DIR, 'images', 'lossy.webp'));
+    const other = pipe.chat([{ role: 'user', content: [{ type: 'image', image: await loadImage(jpeg) }, { type: 'image', image: await loadImage(webp) }] }], { temperature: 0, maxTokens: 5 });
+    const r2 = await client.chat.completions.create({ model: 'tiny-llava', messages: [{ role: 'user', content: [imagePart(dataUrl(jpeg, 'image/jpeg')), imagePart(dataUrl(webp, 'image/webp'))] }], temperature: 0, max_tokens: 5 });
+    assert.equal(r2.choices[0]!.message.content, other.text);
     const textOnly = await client.chat.completions.create({ model: 'tiny-llava', messages: [{ role: 'user', content: 'Hello' }], temperature: 0, max_tokens: 4 });
     assert.equal(textOnly.choices[0]!.message.content, pipe.chat([{ role: 'user', content: 'Hello' }], { temperature: 0, maxTokens: 4 }).text);
   });
