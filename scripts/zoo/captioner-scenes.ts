@@ -112,6 +112,10 @@ reference (modified n-gram precisions 1–4, brevity penalty). Scoring both sets
 |---|---|
 ${examples}
 
+Why the CLIP start: two 300-step runs with the same settings, evaluated at step 100 on 64 scenes
+per set, reached validation loss 0.431 and exact match 42.2% seen / 28.1% held-out from
+zoo/clip-scenes' vision tower, against 0.586 and 12.5% / 7.8% from random weights.
+
 The loss and evaluation curves are in \`metrics.jsonl\`; the settings in \`train_config.json\`; the
 test figures in \`results.json\`.
 
