@@ -19,8 +19,11 @@ const processIO: CliIO = {
   err: (text) => process.stderr.write(text),
 };
 
-/** Builds the `strata` command tree. Every command group comes from commands/index.ts. */
-export function createProgram(io: CliIO = processIO): Command {
+/**
+ * Builds the `strata` command tree from the groups in commands/index.ts: with `argv`, only the
+ * group of the command it names (a command's imports are its memory cost), else every group.
+ */
+export async function createProgram(io: CliIO = processIO, argv?: readonly string[]): Promise<Command> {
   const program = new Command('strata')
     .description('Train, adapt and run language, foundation and multi-modal models in Node.js.')
     .version(packageVersion(), '-V, --version', 'print the version')
@@ -33,7 +36,7 @@ export function createProgram(io: CliIO = processIO): Command {
       // commander says "error: ..."; every Strata diagnostic starts with "strata: ".
       outputError: (text, write) => write(`strata: ${text.replace(/^error: /, '')}`),
     });
-  registerCommands(program, io);
+  await registerCommands(program, io, argv);
   return program;
 }
 
@@ -44,8 +47,8 @@ function debugEnabled(): boolean {
 
 /** Parses argv and runs the chosen command; returns the process exit status and never throws. */
 export async function runCli(argv: readonly string[], io: CliIO = processIO): Promise<number> {
-  const program = createProgram(io);
   try {
+    const program = await createProgram(io, argv);
     await program.parseAsync([...argv]);
     return 0;
   } catch (err) {
