@@ -22,6 +22,7 @@ import {
   greedyTranscripts,
   speechTokenIds,
   trainAsr,
+  asrSentences,
   trainSpeechTokenizer,
   transcriptBatch,
   validateTrainAsrConfig,
@@ -159,5 +160,26 @@ describe('features and training on espeak-ng speech', { skip: noEspeak }, () => 
       assert.equal(t.windows, 1);
       assert.equal(t.text, viaTrainer[i]);
     });
+  });
+});
+
+describe('zoo/asr-espeak', { skip: noEspeak }, () => {
+  const dir = path.join(import.meta.dirname, '../../zoo/asr-espeak');
+
+  test('transcribes held-out espeak-ng sentences within the WER on its card', async () => {
+    const config = JSON.parse(fs.readFileSync(path.join(dir, 'train_config.json'), 'utf8')) as TrainAsrConfig;
+    const results = JSON.parse(fs.readFileSync(path.join(dir, 'eval_results.json'), 'utf8')) as { held_out: { wer: number }; check: { sentences: number; wer: number } };
+    assert.match(fs.readFileSync(path.join(dir, 'README.md'), 'utf8'), new RegExp(`held-out WER\\*\\* \\| \\*\\*${(100 * results.held_out.wer).toFixed(1)}%`));
+    // the same held-out sentences the build script measured first, spoken afresh here
+    const { heldOut, train } = asrSentences(config);
+    const sentences = heldOut.slice(0, results.check.sentences);
+    assert.equal(sentences.filter((s) => train.includes(s)).length, 0, 'held out of training');
+    const { utterances } = await speechDataset(sentences, { cacheDir: path.join(tmp, 'zoo-wavs'), seed: config.seed, variation: { voices: config.voices.split(','), speed: [config.speedMin, config.speedMax], pitch: [config.pitchMin, config.pitchMax] }, maxSeconds: config.chunkSeconds });
+    const rec = await loadSpeechRecognizer(dir);
+    const hyps = utterances.map((u) => transcribe(rec.model, rec.tokenizer, utteranceSamples(u), { generationConfig: rec.generationConfig, features: rec.features }).text);
+    const wer = wordErrorRate(utterances.map((u) => u.text), hyps);
+    // the same audio and weights give the same words; a few words of slack for another CPU's rounding
+    assert.ok(wer.wer <= results.check.wer + 3 / wer.words, `WER ${(100 * wer.wer).toFixed(1)}% on ${wer.utterances} held-out sentences; the card measured ${(100 * results.check.wer).toFixed(1)}%`);
+    assert.ok(results.held_out.wer <= 0.15, `the card's held-out WER ${(100 * results.held_out.wer).toFixed(1)}% misses the 15% target`);
   });
 });
