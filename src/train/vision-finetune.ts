@@ -445,7 +445,8 @@ export interface VisionFinetuneConfig {
   steps?: number;
   epochs: number;
   batchSize: number;
-  lr: number;
+  /** peak learning rate; default by method (VISION_DEFAULT_LR) */
+  lr?: number;
   warmupSteps?: number;
   weightDecay: number;
   seed: number;
@@ -465,7 +466,6 @@ export const VISION_FINETUNE_DEFAULTS = {
   testScenes: 500,
   epochs: 3,
   batchSize: 32,
-  lr: 5e-4,
   weightDecay: 0.01,
   seed: 0,
   loraRank: 8,
@@ -474,6 +474,12 @@ export const VISION_FINETUNE_DEFAULTS = {
   checkpointEvery: 0,
   evalEvery: 0,
 } as const satisfies Partial<VisionFinetuneConfig>;
+
+/**
+ * Learning rates by what trains: a head alone and LoRA's low-rank updates take larger steps than
+ * every weight of a pretrained tower; a random tower sits between.
+ */
+export const VISION_DEFAULT_LR: Readonly<Record<VisionMethod | 'scratch', number>> = { 'linear-probe': 1e-2, lora: 2e-3, full: 5e-4, scratch: 1e-3 };
 
 function check(cond: boolean, message: string): void {
   if (!cond) throw new StrataError('argument', 'finetune', message);
@@ -485,7 +491,7 @@ export function validateVisionFinetuneConfig(c: VisionFinetuneConfig): VisionFin
   check(c.init === 'pretrained' || c.method === 'full', `a model trained from scratch trains every weight: use init 'scratch' with method 'full', not '${c.method}'`);
   for (const k of ['trainScenes', 'testScenes', 'epochs', 'batchSize', 'loraRank'] as const) check(Number.isSafeInteger(c[k]) && c[k] >= 1 && c[k] <= 1e7, `${k} must be an integer in [1, 1e7], got ${c[k]}`);
   check(c.steps === undefined || (Number.isSafeInteger(c.steps) && c.steps >= 1), `steps must be an integer >= 1, got ${c.steps}`);
-  check(c.lr > 0 && Number.isFinite(c.lr), `lr must be > 0, got ${c.lr}`);
+  check(c.lr === undefined || (c.lr > 0 && Number.isFinite(c.lr)), `lr must be > 0, got ${c.lr}`);
   check(c.loraAlpha > 0, `loraAlpha must be > 0, got ${c.loraAlpha}`);
   check(c.loraDropout >= 0 && c.loraDropout < 1, `loraDropout must be in [0, 1), got ${c.loraDropout}`);
   check(Number.isSafeInteger(c.seed) && c.seed >= 0 && c.seed < 1e9, `seed must be an integer in [0, 1e9), got ${c.seed}`);
@@ -520,7 +526,7 @@ export async function visionFinetune(given: VisionFinetuneConfig, options: { res
     setup,
     train,
     test,
-    { ...c, steps, loraTargets: c.loraTargets?.split(',').filter(Boolean), runDir: c.out, resume: options.resume, configDigest },
+    { ...c, steps, lr: c.lr ?? VISION_DEFAULT_LR[c.init === 'scratch' ? 'scratch' : c.method], loraTargets: c.loraTargets?.split(',').filter(Boolean), runDir: c.out, resume: options.resume, configDigest },
     options,
   );
   if (c.method === 'lora') unloadLora(setup.model, { merge: true });

@@ -8,6 +8,8 @@ import { setThreads } from '../../backend/threads.js';
 import { loadImage } from '../../io/image.js';
 import { TRAIN_CLIP_DEFAULTS, type TrainClipConfig, trainClip } from '../../train/clip.js';
 import { imageTextSimilarity, loadClipPipeline, zeroShotClassify } from '../../pipelines/zero-shot-image.js';
+import { classifyImage, isImageClassifierArchitecture, loadImageClassificationPipeline } from '../../pipelines/image-classification.js';
+import { readConfigJson } from '../../io/hf.js';
 import type { CliIO } from '../io.js';
 import { nonNegativeInt, positiveInt, positiveNumber, unitFraction } from '../options.js';
 import { TrainingProgress, formatDuration } from '../progress.js';
@@ -85,18 +87,25 @@ export function registerClip(program: Command, io: CliIO): void {
 
   program
     .command('classify-image')
-    .description('zero-shot image classification with a CLIP model: which of the labels the image shows')
+    .description('image classification: zero-shot with a CLIP model against --labels, or by the head of an image classifier (ViTForImageClassification, CLIPForImageClassification, e.g. a `strata finetune --task image-classification` run)')
     .argument('<IMG>', 'an image file (PNG, JPEG, WebP, ...)')
-    .requiredOption('--model <PATH>', 'a CLIP Hugging Face directory (config.json, weights, tokenizer.json, preprocessor_config.json)')
-    .requiredOption('--labels <LIST>', 'candidate labels, comma-separated ("a red circle,a blue square")')
+    .requiredOption('--model <PATH>', 'a CLIP or image-classifier Hugging Face directory (config.json, weights, preprocessor_config.json; tokenizer.json for zero-shot)')
+    .option('--labels <LIST>', 'zero-shot: candidate labels, comma-separated ("a red circle,a blue square"); omit for a model with a classification head')
     .option('--threads <N>', 'native threads', positiveInt(1024))
     .option('--json', 'print one JSON line: {"labels": [...], "scores": [...]}, best first', false)
-    .action(async (img: string, f: { model: string; labels: string; threads?: number; json: boolean }) => {
+    .action(async (img: string, f: { model: string; labels?: string; threads?: number; json: boolean }) => {
       if (f.threads) setThreads(f.threads);
-      const labels = parseLabels(f.labels);
+      const { raw } = readConfigJson(f.model);
+      const headed = isImageClassifierArchitecture(String((raw['architectures'] as unknown[] | undefined)?.[0]));
+      if (headed && f.labels !== undefined) throw new StrataError('argument', 'classify-image', `${f.model} has a classification head with its own labels; omit --labels`);
+      if (!headed && f.labels === undefined) throw new StrataError('argument', 'classify-image', `${f.model} has no classification head: give --labels for zero-shot classification`);
       const image = await loadImage(img);
-      const p = await loadClipPipeline(f.model);
-      const r = zeroShotClassify(p.clip, p.tokenizer, p.processor, image, labels);
+      let r: { labels: string[]; scores: number[] };
+      if (headed) r = classifyImage(await loadImageClassificationPipeline(f.model), image);
+      else {
+        const p = await loadClipPipeline(f.model);
+        r = zeroShotClassify(p.clip, p.tokenizer, p.processor, image, parseLabels(f.labels!));
+      }
       if (f.json) io.out(`${JSON.stringify({ labels: r.labels, scores: r.scores })}\n`);
       else r.labels.forEach((label, i) => io.out(`${r.scores[i]!.toFixed(4)}  ${label}\n`));
     });

@@ -5,6 +5,7 @@ import { setThreads } from '../../backend/threads.js';
 import { PRETRAIN_ARCHS, PRETRAIN_DEFAULTS, type PretrainConfig, pretrain } from '../../train/pretrain.js';
 import { FINETUNE_DEFAULTS, FINETUNE_TASKS, type FinetuneConfig, finetune } from '../../train/finetune.js';
 import { evaluateModel } from '../../train/evaluate.js';
+import { SCENE_TASKS, VISION_FINETUNE_DEFAULTS, type VisionFinetuneConfig, visionFinetune } from '../../train/vision-finetune.js';
 import type { ExportDType, ExportFormat } from '../../train/export.js';
 
 // listed here so `strata --help` does not load the GGUF writer
@@ -49,6 +50,7 @@ const FINETUNE_KEYS = {
   model: 'string', data: 'string', task: 'string', method: 'string', out: 'string', field: 'string', labelField: 'string', loraRank: 'number',
   loraAlpha: 'number', loraDropout: 'number', loraTargets: 'string', steps: 'number', epochs: 'number', batchSize: 'number', lr: 'number',
   warmupSteps: 'number', weightDecay: 'number', seed: 'number', maxLength: 'number', testFraction: 'number', trainLimit: 'number', checkpointEvery: 'number', evalEvery: 'number',
+  init: 'string', testScenes: 'number',
 } as const;
 
 function required<T extends object>(c: T, keys: (keyof T)[], command: string): void {
@@ -61,6 +63,30 @@ interface CommonFlags {
   resume: boolean;
   threads?: number;
   json: boolean;
+}
+
+/** `strata finetune --task image-classification`: a vision tower adapted on a scene task (train/vision-finetune.ts). */
+async function runVisionFinetune(io: CliIO, given: Partial<FinetuneConfig & VisionFinetuneConfig>, flags: CommonFlags): Promise<void> {
+  const textOnly = (['field', 'labelField', 'maxLength', 'testFraction'] as const).filter((k) => given[k] !== undefined);
+  if (textOnly.length) throw new StrataError('argument', 'finetune', `${textOnly.map((k) => `--${k.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)}`).join(', ')} apply to text tasks, not image-classification`);
+  const { trainLimit, ...rest } = given;
+  const c = { ...VISION_FINETUNE_DEFAULTS, ...rest, ...(trainLimit !== undefined ? { trainScenes: trainLimit } : {}) } as VisionFinetuneConfig;
+  required(c, ['model', 'data', 'out'], 'finetune');
+  const progress = new TrainingProgress(io, { quiet: flags.json });
+  try {
+    const r = await visionFinetune(c, {
+      resume: flags.resume,
+      onLog: (m) => progress.log(m),
+      onStart: (s) => progress.start(s.startStep, s.totalSteps, `${c.init === 'scratch' ? 'from scratch' : c.method} (image-classification, ${c.data}): ${s.trainableParameters.toLocaleString('en-US')} trainable parameters, ${s.totalSteps} steps`),
+      onStep: (rec) => progress.step(rec),
+    });
+    progress.stop();
+    const summary = { out: r.out, task: r.task, labels: r.labels, steps: r.steps, loss: r.lastLoss, test: r.test, train_examples: r.trainExamples, test_examples: r.testExamples, trainable_parameters: r.trainableParameters, total_parameters: r.totalParameters, seconds: r.seconds + r.featureSeconds };
+    if (flags.json) io.out(`${JSON.stringify(summary)}\n`);
+    else io.out(`trained ${r.steps} steps in ${formatDuration(r.seconds + r.featureSeconds)} (${r.trainableParameters.toLocaleString('en-US')} of ${r.totalParameters.toLocaleString('en-US')} parameters)\nheld-out (${r.testExamples} scenes): accuracy ${(100 * r.test['val_accuracy']!).toFixed(1)}%, f1 ${r.test['val_f1']!.toFixed(4)}\nmodel: ${r.out} (strata classify-image --model ${r.out} IMG)\n`);
+  } finally {
+    progress.stop();
+  }
 }
 
 export function registerTrain(program: Command, io: CliIO): void {
@@ -119,7 +145,10 @@ export function registerTrain(program: Command, io: CliIO): void {
     .description('adapt a pretrained model: classification/regression head, instruction tuning (sft) or causal-LM; full, LoRA or linear probe')
     .option('--model <PATH>', 'a pretrained Hugging Face directory')
     .option('--data <SPEC>', 'labelled JSONL (text, label), corpus:spam-assassin, chat JSONL (sft) or text (causal-lm)')
-    .option('--task <TASK>', FINETUNE_TASKS.join(' | '))
+    .option('--task <TASK>', `${FINETUNE_TASKS.join(' | ')} | image-classification (a vision tower: CLIP or ViT, --data scenes:${SCENE_TASKS.join('|')})`)
+    .option('--method <M>', 'full | lora | linear-probe (same as --lora / --linear-probe)')
+    .option('--init <I>', 'image-classification: pretrained (default) | scratch (the same architecture, randomly initialized; a baseline)')
+    .option('--test-scenes <N>', `image-classification: held-out test scenes (default ${VISION_FINETUNE_DEFAULTS.testScenes})`, positiveInt(1e6))
     .option('--out <RUN>', 'the run folder; ends as a Hugging Face directory of the adapted model')
     .option('--lora', 'train LoRA adapters instead of every weight', false)
     .option('--linear-probe', 'train only the new head on frozen features', false)
@@ -148,8 +177,14 @@ export function registerTrain(program: Command, io: CliIO): void {
     .action(async (flags: Record<string, unknown> & CommonFlags & { lora: boolean; linearProbe: boolean }) => {
       if (flags.threads) setThreads(flags.threads);
       if (flags.lora && flags.linearProbe) throw new StrataError('argument', 'finetune', 'choose one of --lora and --linear-probe');
-      const method = flags.lora ? 'lora' : flags.linearProbe ? 'linear-probe' : undefined;
-      const c = mergeConfig<FinetuneConfig>('finetune', FINETUNE_DEFAULTS, FINETUNE_KEYS, flags.config, { ...flags, method });
+      if ((flags.lora || flags.linearProbe) && flags['method'] !== undefined) throw new StrataError('argument', 'finetune', 'give the method once: --method, --lora or --linear-probe');
+      const method = flags.lora ? 'lora' : flags.linearProbe ? 'linear-probe' : (flags['method'] as string | undefined);
+      const given = mergeConfig<Partial<FinetuneConfig & VisionFinetuneConfig>>('finetune', {}, FINETUNE_KEYS, flags.config, { ...flags, method });
+      if ((given.task as string | undefined) === 'image-classification') {
+        await runVisionFinetune(io, given, flags);
+        return;
+      }
+      const c = { ...FINETUNE_DEFAULTS, ...given } as FinetuneConfig;
       required(c, ['model', 'data', 'task', 'out'], 'finetune');
       const progress = new TrainingProgress(io, { quiet: flags.json });
       try {
