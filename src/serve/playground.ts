@@ -18,7 +18,8 @@ import { familyComparison, familyRowJson } from '../models/cards.js';
 export interface PlaygroundOptions {
   /** folder of training runs shown by the dashboard (`strata serve --runs DIR`) */
   runsDir?: string;
-  models: { id: string; card: ModelCard }[];
+  /** the served models; contextLength (prompt + completion tokens) lets a page keep max_tokens within reach */
+  models: { id: string; card: ModelCard; contextLength?: number }[];
 }
 
 /** web/dist, the same two levels up from src/serve/ and from dist/serve/ */
@@ -102,8 +103,8 @@ export async function registerPlayground(app: FastifyInstance, options: Playgrou
   // one row per family, computed from the registered model cards (as `strata models --compare`)
   app.get('/api/taxonomy', async () => ({ object: 'list', data: familyComparison().map(familyRowJson) }));
 
-  // served models' cards as the server was given them (GET /v1/models carries them as well)
-  app.get('/api/models', async () => ({ object: 'list', data: options.models.map((m) => ({ id: m.id, card: m.card })) }));
+  // served models' cards as the server was given them (GET /v1/models carries them as well), and their context lengths
+  app.get('/api/models', async () => ({ object: 'list', data: options.models.map((m) => ({ id: m.id, card: m.card, context_length: m.contextLength ?? null })) }));
 
   if (fs.existsSync(path.join(WEB_DIST, 'index.html'))) {
     // one route per built file (no catch-all that would shadow the server's own 404s)

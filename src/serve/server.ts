@@ -46,7 +46,7 @@ export interface StrataServer {
 
 const MB = 1024 * 1024;
 
-type RegisterPlayground = (app: FastifyInstance, options: { runsDir?: string; models: { id: string; card: ModelCard }[] }) => Promise<void>;
+type RegisterPlayground = (app: FastifyInstance, options: { runsDir?: string; models: { id: string; card: ModelCard; contextLength: number }[] }) => Promise<void>;
 
 /** The web playground (playground.ts) when this build has it. */
 async function playground(): Promise<RegisterPlayground | null> {
@@ -127,7 +127,7 @@ export async function createServer(options: ServeOptions): Promise<StrataServer>
   registerEmbeddingsRoute(app, ctx);
   registerAudioRoutes(app, ctx);
   const registerPlayground = await playground();
-  if (registerPlayground) await registerPlayground(app, { runsDir: options.runsDir, models: [...hosts.values()].map((h) => ({ id: h.id, card: h.info.card })) });
+  if (registerPlayground) await registerPlayground(app, { runsDir: options.runsDir, models: [...hosts.values()].map((h) => ({ id: h.id, card: h.info.card, contextLength: h.info.contextLength })) });
 
   let url = `http://${host.includes(':') ? `[${host}]` : host}:${options.port ?? 8080}`;
   let closed = false;
