@@ -66,10 +66,18 @@ function featureLayers(c: ConfigReader, layers: number): number | number[] {
   return Array.isArray(v) ? (v as number[]) : (v as number);
 }
 
+/**
+ * What transformers fills in for fields a sub-config leaves out: hub checkpoints (llava-hf/llava-1.5-*)
+ * write only what differs from these. The vision tower defaults to LLaVA-1.5's CLIP ViT-L/14 at
+ * 336 pixels (LlavaConfig's own default), the text model to LlamaConfig's defaults.
+ */
+const VISION_DEFAULTS = { hidden_size: 1024, intermediate_size: 4096, num_hidden_layers: 24, num_attention_heads: 16, patch_size: 14, image_size: 336, projection_dim: 768 };
+const LLAMA_DEFAULTS = { vocab_size: 32000, hidden_size: 4096, intermediate_size: 11008, num_hidden_layers: 32, num_attention_heads: 32 };
+
 export function parseLlavaConfig(raw: JsonObject, file: string): LlavaConfig {
   const c = new ConfigReader(raw, file);
-  const visionRaw = c.object('vision_config')?.raw ?? c.fail('vision_config', 'is required (the configuration of the CLIP vision tower)');
-  const textRaw = c.object('text_config')?.raw ?? c.fail('text_config', 'is required (the configuration of the language model)');
+  const visionRaw: JsonObject = c.object('vision_config')?.raw ?? VISION_DEFAULTS;
+  const textRaw: JsonObject = { ...LLAMA_DEFAULTS, ...c.object('text_config')?.raw };
   const visionType = visionRaw['model_type'] ?? 'clip_vision_model';
   if (visionType !== 'clip_vision_model') c.fail('vision_config.model_type', `'${String(visionType).slice(0, 40)}' is not supported (supported: 'clip_vision_model')`);
   const vision = parseCLIPVisionConfig(new ConfigReader(visionRaw, file, 'vision_config.'));

@@ -155,7 +155,30 @@ describe('llava', async () => {
     bad({ vision_feature_layer: [] }, /vision_feature_layer/);
     bad({ vision_config: { ...(raw.vision_config as object), model_type: 'siglip_vision_model' } }, /siglip_vision_model/);
     bad({ image_token_index: 9999 }, /image_token_index/);
-    bad({ text_config: undefined }, /text_config/);
+    bad({ text_config: 'llama' }, /text_config/);
     assert.equal(parseLlavaConfig({ ...raw, image_token_index: undefined, image_token_id: 5 }, 'config.json').image_token_index, 5);
+  });
+
+  test('a hub config that writes only what differs from the defaults (llava-hf/llava-1.5-7b-hf’s shape)', () => {
+    const c = parseLlavaConfig(
+      {
+        model_type: 'llava',
+        architectures: ['LlavaForConditionalGeneration'],
+        image_token_index: 32000,
+        projector_hidden_act: 'gelu',
+        vision_feature_layer: -2,
+        vision_feature_select_strategy: 'default',
+        text_config: { architectures: ['LlamaForCausalLM'], max_position_embeddings: 4096, model_type: 'llama', rms_norm_eps: 1e-5, torch_dtype: 'float16', vocab_size: 32064 },
+        vision_config: { hidden_size: 1024, image_size: 336, intermediate_size: 4096, model_type: 'clip_vision_model', num_attention_heads: 16, num_hidden_layers: 24, patch_size: 14, projection_dim: 768, vocab_size: 32000 },
+      },
+      'config.json',
+    );
+    assert.deepEqual([c.text_config.hidden_size, c.text_config.intermediate_size, c.text_config.num_hidden_layers, c.text_config.num_attention_heads, c.text_config.vocab_size], [4096, 11008, 32, 32, 32064]);
+    assert.equal(c.image_seq_length, 576);
+    assert.equal(c.vision_config.image_size, 336);
+    assert.equal(c.vision_config.hidden_act, 'quick_gelu');
+    // no vision_config at all: LlavaConfig's default tower (CLIP ViT-L/14 at 336 pixels)
+    const bare = parseLlavaConfig({ model_type: 'llava', image_token_index: 5, text_config: { vocab_size: 64 } }, 'config.json');
+    assert.deepEqual([bare.vision_config.hidden_size, bare.vision_config.patch_size, bare.image_seq_length], [1024, 14, 576]);
   });
 });
