@@ -78,6 +78,10 @@ describe('strata generate / chat / inspect', () => {
     const replies = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(replies.length, 2);
     assert.ok(replies[1].timings.prompt_tokens > replies[0].timings.prompt_tokens);
+    // --prompt answers that one message without reading stdin, as the first line was answered
+    const once = cli('chat', '--model', dir, '--max-tokens', '4', '--temperature', '0', '--json', '--prompt', 'Hi there');
+    assert.equal(once.status, 0, once.stderr);
+    assert.deepEqual(JSON.parse(once.stdout).tokens, replies[0].tokens);
   });
 
   test('inspect reports architecture, parameters, memory and the card', () => {
