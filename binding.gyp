@@ -17,6 +17,7 @@
         "native/src/gemm_avx512.cc",
         "native/src/gemm_portable.cc",
         "native/src/threadpool.cc",
+        "native/src/kernels/attention.cc",
         "native/src/kernels/bind_kernels.cc",
         "native/src/kernels/elementwise.cc",
         "native/src/kernels/nn.cc",

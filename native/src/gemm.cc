@@ -126,7 +126,7 @@ TileGrid plan_tiles(const GemmArgs& p, const GemmKernels& kr, int threads) {
 
 void run_blocked(const GemmArgs& p, const GemmKernels& kr) {
   const double fmas = static_cast<double>(p.m) * p.n * p.k * p.batch;
-  const int threads = fmas < kSerialFmas ? 1 : thread_count();
+  const int threads = p.serial || fmas < kSerialFmas ? 1 : thread_count();
   if (threads == 1) {
     for (int64_t j0 = 0; j0 < p.n; j0 += kr.nc) {
       run_blocked_tile(p, kr, 0, p.batch, 0, p.m, j0, std::min<int64_t>(p.n, j0 + kr.nc));
@@ -166,6 +166,7 @@ struct SkinnyArgs {
   float* y = nullptr;
   int64_t y_row_step = 0, y_col_step = 0, y_batch_step = 0;
   float alpha = 1.0f, beta = 0.0f;
+  bool serial = false;
 };
 
 // Columns [j0, j1) of Y for batch bi.
@@ -216,7 +217,7 @@ void run_skinny_chunk(const SkinnyArgs& g, const GemmKernels& kr, int64_t bi, in
 
 void run_skinny(const SkinnyArgs& g, const GemmKernels& kr) {
   const double fmas = static_cast<double>(g.rows) * g.n * g.k * g.batch;
-  const int threads = fmas < kSerialFmas ? 1 : thread_count();
+  const int threads = g.serial || fmas < kSerialFmas ? 1 : thread_count();
   if (threads == 1) {
     for (int64_t bi = 0; bi < g.batch; ++bi) run_skinny_chunk(g, kr, bi, 0, g.n);
     return;
@@ -247,6 +248,7 @@ void run_skinny_for(const GemmArgs& p, const GemmKernels& kr) {
   g.batch = p.batch;
   g.alpha = p.alpha;
   g.beta = p.beta;
+  g.serial = p.serial;
   if (p.m <= kSkinnyRows && (p.m <= p.n || p.n > kSkinnyRows)) {
     // Y = C (M x N), X = op(A), Op = op(B).
     g.rows = p.m;

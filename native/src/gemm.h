@@ -23,6 +23,9 @@ struct GemmArgs {
   int64_t m = 0, n = 0, k = 0, batch = 1;
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;
   float alpha = 1.0f, beta = 0.0f;
+  // Run on the calling thread only: for kernels that already split their work over the pool and
+  // call the GEMM once per task (blocked attention).
+  bool serial = false;
 };
 
 void gemm_f32(const GemmArgs& args);

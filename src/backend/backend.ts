@@ -78,23 +78,29 @@ export interface Conv2dGeometry {
   readonly outW: number;
 }
 
+/**
+ * One (B, H, R, C) operand of attention, read (or written) in place: element (b, h, i, c) at
+ * data[offset + b * batchStride + h * headStride + i * rowStride + c]. Only the last axis must be
+ * contiguous, so head-split views of a (B, T, H, D) projection, slices of a preallocated KV cache
+ * and a padding mask broadcast over heads and queries (strides 0) need no copy.
+ */
+export interface AttentionOperand {
+  readonly data: FloatArray;
+  readonly offset: number;
+  readonly batchStride: number;
+  readonly headStride: number;
+  readonly rowStride: number;
+}
+
 export interface AttentionArgs {
-  /** (B, Hq, T, D) contiguous */
-  readonly q: FloatArray;
-  /** (B, Hkv, S, D): rows of D contiguous, heads and batches at the given strides (a KV-cache view) */
-  readonly k: FloatArray;
-  readonly kOffset: number;
-  readonly kBatchStride: number;
-  readonly kHeadStride: number;
-  /** (B, Hkv, S, D), laid out like k */
-  readonly v: FloatArray;
-  readonly vOffset: number;
-  readonly vBatchStride: number;
-  readonly vHeadStride: number;
-  /** additive mask, contiguous (B or 1, Hq or 1, T, S) described by its batch/head strides, or null */
-  readonly mask: FloatArray | null;
-  readonly maskBatchStride: number;
-  readonly maskHeadStride: number;
+  /** (B, Hq, T, D) */
+  readonly q: AttentionOperand;
+  /** (B, Hkv, S, D) */
+  readonly k: AttentionOperand;
+  /** (B, Hkv, S, D) */
+  readonly v: AttentionOperand;
+  /** additive mask broadcast to (B, Hq, T, S) by its strides, or null */
+  readonly mask: AttentionOperand | null;
   readonly batch: number;
   readonly headsQ: number;
   readonly headsKV: number;
@@ -104,8 +110,8 @@ export interface AttentionArgs {
   readonly scale: number;
   /** query i attends to keys j <= i + (tk - tq) */
   readonly causal: boolean;
-  /** (B, Hq, T, D) */
-  readonly out: FloatArray;
+  /** (B, Hq, T, D), written; rowStride >= headDim, sharing no memory with the inputs */
+  readonly out: AttentionOperand;
 }
 
 /**

@@ -1,10 +1,15 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import type { ArgReduceOp, AttentionArgs, AxisLayout, Backend, BinaryOp, CompareOp, Conv2dGeometry, MatOperand, ReduceOp, UnaryOp, View } from './backend.js';
+import type { ArgReduceOp, AttentionArgs, AttentionOperand, AxisLayout, Backend, BinaryOp, CompareOp, Conv2dGeometry, MatOperand, ReduceOp, UnaryOp, View } from './backend.js';
 import { referenceBackend } from './reference.js';
 import type { FloatArray, QuantDType, Storage } from '../tensor/dtype.js';
 import { GGML_TYPE_OF } from '../tensor/quant.js';
+
+/** [offset, batchStride, headStride, rowStride] of one attention operand, in elements. */
+type AttentionLayout = readonly [offset: number, batchStride: number, headStride: number, rowStride: number];
+
+const attentionLayout = (o: AttentionOperand): AttentionLayout => [o.offset, o.batchStride, o.headStride, o.rowStride];
 
 /** The functions the C++ addon exports (native/src/addon.cc, native/src/kernels/bind_kernels.cc). */
 export interface NativeAddon {
@@ -109,13 +114,13 @@ export interface NativeAddon {
   col2imF32(cols: Float32Array, geometry: number[], x: Float32Array): void;
   attentionF32(
     q: Float32Array,
+    qLayout: AttentionLayout,
     k: Float32Array,
-    kLayout: readonly [offset: number, batchStride: number, headStride: number],
+    kLayout: AttentionLayout,
     v: Float32Array,
-    vLayout: readonly [offset: number, batchStride: number, headStride: number],
+    vLayout: AttentionLayout,
     mask: Float32Array | null,
-    maskBatchStride: number,
-    maskHeadStride: number,
+    maskLayout: AttentionLayout,
     batch: number,
     headsQ: number,
     headsKV: number,
@@ -125,6 +130,7 @@ export interface NativeAddon {
     scale: number,
     causal: boolean,
     out: Float32Array,
+    outLayout: AttentionLayout,
   ): void;
 }
 
@@ -278,16 +284,16 @@ export function loadNativeBackend(): Backend | null {
       lib.halfMatmul(dtype === 'bf16', w, wOffset, ldw, x, m, n, k, out);
     },
     attention(a: AttentionArgs): void {
-      if (!f32(a.q) || !f32(a.k) || !f32(a.v) || !f32(a.out) || (a.mask && !f32(a.mask))) return ref.attention(a);
+      if (!f32(a.q.data) || !f32(a.k.data) || !f32(a.v.data) || !f32(a.out.data) || (a.mask && !f32(a.mask.data))) return ref.attention(a);
       lib.attentionF32(
-        a.q,
-        a.k,
-        [a.kOffset, a.kBatchStride, a.kHeadStride],
-        a.v,
-        [a.vOffset, a.vBatchStride, a.vHeadStride],
-        a.mask as Float32Array | null,
-        a.maskBatchStride,
-        a.maskHeadStride,
+        a.q.data,
+        attentionLayout(a.q),
+        a.k.data,
+        attentionLayout(a.k),
+        a.v.data,
+        attentionLayout(a.v),
+        a.mask ? (a.mask.data as Float32Array) : null,
+        a.mask ? attentionLayout(a.mask) : [0, 0, 0, 0],
         a.batch,
         a.headsQ,
         a.headsKV,
@@ -296,7 +302,8 @@ export function loadNativeBackend(): Backend | null {
         a.headDim,
         a.scale,
         a.causal,
-        a.out,
+        a.out.data,
+      attentionLayout(a.out),
       );
     },
   };

@@ -402,26 +402,27 @@ function rope(
 }
 
 function attention(a: AttentionArgs): void {
-  const { batch, headsQ, headsKV, tq, tk, headDim: dd, scale } = a;
+  const { batch, headsQ, headsKV, tq, tk, headDim: dd, scale, q, k, v, mask, out } = a;
   const group = headsQ / headsKV;
   const scores = new Float64Array(tk);
   const acc = new Float64Array(dd);
   for (let b = 0; b < batch; b++)
     for (let h = 0; h < headsQ; h++) {
       const kvh = Math.floor(h / group);
-      const qBase = ((b * headsQ + h) * tq) * dd;
-      const kBase = a.kOffset + b * a.kBatchStride + kvh * a.kHeadStride;
-      const vBase = a.vOffset + b * a.vBatchStride + kvh * a.vHeadStride;
-      const mBase = a.mask ? b * a.maskBatchStride + h * a.maskHeadStride : 0;
+      const qBase = q.offset + b * q.batchStride + h * q.headStride;
+      const kBase = k.offset + b * k.batchStride + kvh * k.headStride;
+      const vBase = v.offset + b * v.batchStride + kvh * v.headStride;
+      const mBase = mask ? mask.offset + b * mask.batchStride + h * mask.headStride : 0;
+      const oBase = out.offset + b * out.batchStride + h * out.headStride;
       for (let i = 0; i < tq; i++) {
         let mx = -Infinity;
         for (let j = 0; j < tk; j++) {
           let s = -Infinity;
           if (!a.causal || j <= i + tk - tq) {
             s = 0;
-            for (let p = 0; p < dd; p++) s += a.q[qBase + i * dd + p]! * a.k[kBase + j * dd + p]!;
+            for (let p = 0; p < dd; p++) s += q.data[qBase + i * q.rowStride + p]! * k.data[kBase + j * k.rowStride + p]!;
             s *= scale;
-            if (a.mask) s += a.mask[mBase + i * tk + j]!;
+            if (mask) s += mask.data[mBase + i * mask.rowStride + j]!;
           }
           scores[j] = s;
           if (s > mx) mx = s;
@@ -433,12 +434,12 @@ function attention(a: AttentionArgs): void {
             const w = Math.exp(scores[j]! - mx);
             sum += w;
             if (w === 0) continue;
-            for (let p = 0; p < dd; p++) acc[p]! += w * a.v[vBase + j * dd + p]!;
+            for (let p = 0; p < dd; p++) acc[p]! += w * v.data[vBase + j * v.rowStride + p]!;
           }
         }
         // a row with every key masked yields zeros rather than NaN
-        const o = qBase + i * dd;
-        for (let p = 0; p < dd; p++) a.out[o + p] = sum > 0 ? acc[p]! / sum : 0;
+        const o = oBase + i * out.rowStride;
+        for (let p = 0; p < dd; p++) out.data[o + p] = sum > 0 ? acc[p]! / sum : 0;
       }
     }
 }

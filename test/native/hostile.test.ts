@@ -75,11 +75,17 @@ describe('native addon rejects hostile arguments', { skip }, () => {
     throwsRange(() => lib!.im2colF32(f(16), [1, 1, 4, 4, 3, 3, 1, 1, 0, 0, 1, 1, 3, 3], f(81)), /output size/);
     throwsRange(() => lib!.im2colF32(f(16), [1, 1, 4, 4, 3, 3, 0, 1, 0, 0, 1, 1, 2, 2], f(36)), />= 1/);
     const q = f(1 * 2 * 3 * 4);
-    throwsRange(() => lib!.attentionF32(q, f(24), [0, 24, 12], f(23), [0, 24, 12], null, 0, 0, 1, 2, 2, 3, 3, 4, 0.5, true, f(24)), /v needs 24/);
-    throwsRange(() => lib!.attentionF32(q, f(24), [1, 24, 12], f(24), [0, 24, 12], null, 0, 0, 1, 2, 2, 3, 3, 4, 0.5, true, f(24)), /k needs 25/);
-    throwsRange(() => lib!.attentionF32(q, f(24), [0, 24] as unknown as [number, number, number], f(24), [0, 24, 12], null, 0, 0, 1, 2, 2, 3, 3, 4, 0.5, true, f(24)), /layout/);
-    throwsRange(() => lib!.attentionF32(q, f(12), [0, 12, 12], f(12), [0, 12, 12], null, 0, 0, 1, 2, 0, 3, 3, 4, 0.5, true, f(24)), /headsKV/);
-    throwsRange(() => lib!.attentionF32(q, f(24), [0, 24, 12], f(24), [0, 24, 12], f(8), 0, 9, 1, 2, 2, 3, 3, 4, 0.5, true, f(24)), /mask needs/);
+    const L = [0, 24, 12, 4] as const; // (1, 2, 3, 4) contiguous
+    type Layout = [number, number, number, number];
+    throwsRange(() => lib!.attentionF32(q, L, f(24), L, f(23), L, null, [0, 0, 0, 0], 1, 2, 2, 3, 3, 4, 0.5, true, f(24), L), /v needs 24/);
+    throwsRange(() => lib!.attentionF32(q, L, f(24), [1, 24, 12, 4], f(24), L, null, [0, 0, 0, 0], 1, 2, 2, 3, 3, 4, 0.5, true, f(24), L), /k needs 25/);
+    throwsRange(() => lib!.attentionF32(q, L, f(24), [0, 24, 12] as unknown as Layout, f(24), L, null, [0, 0, 0, 0], 1, 2, 2, 3, 3, 4, 0.5, true, f(24), L), /kLayout must be/);
+    throwsRange(() => lib!.attentionF32(q, L, f(12), L, f(12), L, null, [0, 0, 0, 0], 1, 2, 0, 3, 3, 4, 0.5, true, f(24), L), /headsKV/);
+    throwsRange(() => lib!.attentionF32(q, L, f(24), L, f(24), L, f(8), [0, 0, 9, 4], 1, 2, 2, 3, 3, 4, 0.5, true, f(24), L), /mask needs 20/);
+    throwsRange(() => lib!.attentionF32(q, L, f(24), L, f(24), L, null, [0, 0, 0, 0], 1, 2, 2, 3, 3, 4, 0.5, true, f(24), [0, 24, 8, 8]), /out needs 28/);
+    throwsRange(() => lib!.attentionF32(q, L, f(24), L, f(24), L, null, [0, 0, 0, 0], 1, 2, 2, 3, 3, 4, 0.5, true, f(24), [0, 12, 6, 3]), /rowStride/);
+    throwsRange(() => lib!.attentionF32(q, [0, 24, -12, 4], f(24), L, f(24), L, null, [0, 0, 0, 0], 1, 2, 2, 3, 3, 4, 0.5, true, f(24), L), /qLayout/);
+    throwsRange(() => lib!.attentionF32(q, L, f(24), L, f(24), L, null, [0, 0, 0, 0], 1, 2, 2, 3, 3, 4, 0.5, true, q, L), /overlaps q/);
   });
 
   test('setThreads rejects nonsense and keeps working', () => {

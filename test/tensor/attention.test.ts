@@ -1,4 +1,5 @@
 // The fused attention kernel against its composed fallback (STYLE.md item 3), on every backend.
+import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as S from '../../src/index.js';
 import { assertClose, checkOp, randn } from '../helpers/op-test.js';
@@ -82,43 +83,72 @@ describe('KV-cache views and per-sequence rotary tables', () => {
   });
 });
 
-describe('the row kernel at prefill sizes', () => {
-  test('backend attention kernel equals the composed graph for T = S = 40 (the op routes these through GEMMs)', () => {
-    const [b, hq, hkv, t, d] = [2, 4, 2, 40, 16];
-    const q = randn([b, hq, t, d], 11, false);
-    const k = randn([b, hkv, t, d], 12, false);
-    const v = randn([b, hkv, t, d], 13, false);
-    const expected = S.attentionComposed(q, k, v, { causal: true });
-    for (const name of S.nativeAvailable() ? (['reference', 'native'] as const) : (['reference'] as const)) {
-      S.withBackend(name, () => {
-        const out = new Float32Array(b * hq * t * d);
-        S.backend().attention({
-          q: q.toFloat32Array(),
-          k: k.toFloat32Array(),
-          kOffset: 0,
-          kBatchStride: hkv * t * d,
-          kHeadStride: t * d,
-          v: v.toFloat32Array(),
-          vOffset: 0,
-          vBatchStride: hkv * t * d,
-          vHeadStride: t * d,
-          mask: null,
-          maskBatchStride: 0,
-          maskHeadStride: 0,
-          batch: b,
-          headsQ: hq,
-          headsKV: hkv,
-          tq: t,
-          tk: t,
-          headDim: d,
-          scale: 1 / Math.sqrt(d),
-          causal: true,
-          out,
+describe('the backend kernel reads strided operands in place, on both routes', () => {
+  // (T, S) below 16 queries take the row kernel, from 16 on the blocked (GEMM) route; 70 queries
+  // leave a 6-row tail block; T < S is a prefill into a cache.
+  const shapes = [
+    { t: 5, s: 9, causal: true },
+    { t: 40, s: 40, causal: true },
+    { t: 70, s: 70, causal: false },
+    { t: 70, s: 83, causal: true },
+  ];
+  for (const { t, s, causal } of shapes) {
+    test(`T=${t}, S=${s}${causal ? ', causal' : ''}: head-split q/k/v, broadcast padding mask, (B, T, H, D) output`, () => {
+      const [b, hq, hkv, d] = [2, 4, 2, 16];
+      const qp = randn([b, t, hq, d], 11, false); // (B, T, H, D) projections, split by views
+      const kp = randn([b, s, hkv, d], 12, false);
+      const vp = randn([b, s, hkv, d], 13, false);
+      const [q, k, v] = [qp, kp, vp].map((x) => x.transpose(1, 2)) as [S.Tensor, S.Tensor, S.Tensor]; // (B, H, T|S, D)
+      const lengths = [s, s - 3];
+      const mask = S.where(S.paddingMask(lengths, s), 0, -1e9); // (B, 1, 1, S)
+      const expected = S.attentionComposed(q, k, v, { causal, mask });
+      const layout = (x: S.Tensor) => ({ data: x.data as Float32Array, offset: x.offset, batchStride: x.strides[0]!, headStride: x.strides[1]!, rowStride: x.strides[2]! });
+      for (const name of S.nativeAvailable() ? (['reference', 'native'] as const) : (['reference'] as const)) {
+        S.withBackend(name, () => {
+          const out = new Float32Array(b * t * hq * d).fill(NaN); // every element must be written
+          S.backend().attention({
+            q: layout(q),
+            k: layout(k),
+            v: layout(v),
+            mask: { data: mask.data as Float32Array, offset: 0, batchStride: s, headStride: 0, rowStride: 0 },
+            batch: b,
+            headsQ: hq,
+            headsKV: hkv,
+            tq: t,
+            tk: s,
+            headDim: d,
+            scale: 1 / Math.sqrt(d),
+            causal,
+            out: { data: out, offset: 0, batchStride: t * hq * d, headStride: d, rowStride: hq * d },
+          });
+          assertClose(S.fromArray(out, [b, t, hq, d]).transpose(1, 2), expected, 1e-5, 1e-4, `kernel on ${name}`);
         });
-        assertClose(S.fromArray(out, [b, hq, t, d]), expected, 1e-5, 1e-4, `row kernel on ${name}`);
-      });
+      }
+    });
+  }
+
+  test('the op on head-split views equals the composed graph, forward and backward (blocked route)', () => {
+    const [b, t, h, d] = [2, 20, 3, 8];
+    const x = randn([b, t, h * d], 14);
+    const heads = (w: S.Tensor) => x.matmul(w).reshape(b, t, h, d).transpose(1, 2); // (B, H, T, D) views
+    // small weights keep the softmax soft, so f32 and f64 gradients agree to the tolerance
+    const ws = [15, 16, 17].map((seed) => S.randn([h * d, h * d], { generator: new S.Generator(seed), std: 0.2 }).requiresGrad_());
+    const mask = S.paddingMask([t, 13], t);
+    checkOp('attention on projections', (x, wq, wk, wv) => {
+      const split = (w: S.Tensor) => x.matmul(w).reshape(b, t, h, d).transpose(1, 2);
+      return S.scaledDotProductAttention(split(wq), split(wk), split(wv), { mask });
+    }, [x, ...ws]);
+    const fused = S.scaledDotProductAttention(heads(ws[0]!), heads(ws[1]!), heads(ws[2]!), { mask });
+    assertClose(fused, S.attentionComposed(heads(ws[0]!), heads(ws[1]!), heads(ws[2]!), { mask }), 1e-5, 1e-4, 'op');
+  });
+
+  test('a query row whose every key is masked gives zeros on both routes', () => {
+    for (const t of [4, 24]) {
+      const q = randn([1, 1, t, 8], 18, false);
+      const k = randn([1, 1, t, 8], 19, false);
+      const mask = S.full([1, 1, t, t], 0, { dtype: 'bool' }); // nothing visible
+      const y = S.scaledDotProductAttention(q, k, k, { mask });
+      assert.deepEqual(Array.from(y.toFloat32Array()), new Array(t * 8).fill(0), `T=${t}`);
     }
-    // and the op itself (GEMM route) with gradients
-    checkOp('attention T=40', (q, k, v) => S.scaledDotProductAttention(q, k, v, { causal: true }), [q.requiresGrad_(), k.requiresGrad_(), v.requiresGrad_()]);
   });
 });

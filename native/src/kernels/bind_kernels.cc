@@ -419,75 +419,69 @@ Napi::Value Im2col(const Napi::CallbackInfo& info, bool forward) {
 }
 
 // [offset, batchStride, headStride] of a (B, H, S, D) view whose rows of D are contiguous
-bool get_kv_layout(Ctx& c, const Napi::Value& v, const char* name, int64_t* layout) {
+// [offset, batchStride, headStride, rowStride] of one attention operand (kernels.h AttentionLayout).
+bool get_attention_layout(Ctx& c, const Napi::Value& v, const char* name, int64_t* offset, AttentionLayout* l) {
+  int64_t dims[kMaxDims];
   int n = 0;
-  if (!get_dims(c, v, name, layout, &n)) return false;
-  if (n != 3) return c.fail(std::string(name) + " layout must be [offset, batchStride, headStride]");
+  if (!get_dims(c, v, name, dims, &n)) return false;
+  if (n != 4) return c.fail(std::string(name) + " must be [offset, batchStride, headStride, rowStride]");
+  *offset = dims[0];
+  *l = {dims[1], dims[2], dims[3]};
   return true;
 }
 
-// Elements a (B, H, S, D) view touches: its last index + 1.
-__int128 kv_extent(const int64_t* layout, int64_t b, int64_t h, int64_t s, int64_t d) {
-  if (b == 0 || h == 0 || s == 0 || d == 0) return 0;
-  return static_cast<__int128>(layout[0]) + static_cast<__int128>(b - 1) * layout[1] + static_cast<__int128>(h - 1) * layout[2] +
-         static_cast<__int128>(s) * d;
+// Elements a (B, H, R, C) operand touches: its last index + 1 (0 when it is empty).
+__int128 attention_extent(int64_t offset, const AttentionLayout& l, int64_t b, int64_t h, int64_t r, int64_t cols) {
+  if (b == 0 || h == 0 || r == 0 || cols == 0) return 0;
+  return static_cast<__int128>(offset) + static_cast<__int128>(b - 1) * l.batch + static_cast<__int128>(h - 1) * l.head +
+         static_cast<__int128>(r - 1) * l.row + cols;
 }
 
-// attentionF32(q, k, kLayout, v, vLayout, mask|null, maskBatchStride, maskHeadStride, batch, hq, hkv, tq, tk, d, scale, causal, out)
+// attentionF32(q, qLayout, k, kLayout, v, vLayout, mask|null, maskLayout, batch, hq, hkv, tq, tk, d, scale, causal,
+//              out, outLayout); each layout is [offset, batchStride, headStride, rowStride] in elements.
 Napi::Value AttentionF32(const Napi::CallbackInfo& info) {
   Ctx c{info.Env(), "attentionF32"};
   Buf q, k, v, m, out;
-  int64_t kl[kMaxDims], vl[kMaxDims];
-  int64_t mbs = 0, mhs = 0, b = 0, hq = 0, hkv = 0, tq = 0, tk = 0, d = 0;
-  float scale = 0;
-  bool causal = false;
+  AttentionArgs a{};
+  int64_t qo = 0, ko = 0, vo = 0, mo = 0, oo = 0;
+  int64_t b = 0, hq = 0, hkv = 0, tq = 0, tk = 0, d = 0;
   get_f32(c, info[0], "q", &q);
-  get_f32(c, info[1], "k", &k);
-  get_kv_layout(c, info[2], "kLayout", kl);
-  get_f32(c, info[3], "v", &v);
-  get_kv_layout(c, info[4], "vLayout", vl);
-  get_f32_opt(c, info[5], "mask", &m);
-  get_int(c, info[6], "maskBatchStride", &mbs);
-  get_int(c, info[7], "maskHeadStride", &mhs);
+  get_attention_layout(c, info[1], "qLayout", &qo, &a.ql);
+  get_f32(c, info[2], "k", &k);
+  get_attention_layout(c, info[3], "kLayout", &ko, &a.kl);
+  get_f32(c, info[4], "v", &v);
+  get_attention_layout(c, info[5], "vLayout", &vo, &a.vl);
+  get_f32_opt(c, info[6], "mask", &m);
+  get_attention_layout(c, info[7], "maskLayout", &mo, &a.ml);
   get_int(c, info[8], "batch", &b);
   get_int(c, info[9], "headsQ", &hq);
   get_int(c, info[10], "headsKV", &hkv, 1);
   get_int(c, info[11], "tq", &tq);
   get_int(c, info[12], "tk", &tk);
   get_int(c, info[13], "headDim", &d);
-  get_float(c, info[14], "scale", &scale);
-  get_bool(c, info[15], "causal", &causal);
+  get_float(c, info[14], "scale", &a.scale);
+  get_bool(c, info[15], "causal", &a.causal);
   get_f32(c, info[16], "out", &out);
+  get_attention_layout(c, info[17], "outLayout", &oo, &a.ol);
   if (c.ok && hq % hkv != 0) c.fail("headsQ must be a multiple of headsKV");
-  const __int128 nq = static_cast<__int128>(b) * hq * tq * d;
-  if (!check_len(c, "q", q, nq) || !check_len(c, "k", k, kv_extent(kl, b, hkv, tk, d)) ||
-      !check_len(c, "v", v, kv_extent(vl, b, hkv, tk, d)) || !check_len(c, "out", out, nq))
+  // output rows are whole GEMM rows: they must not overlap one another
+  if (c.ok && tq > 1 && a.ol.row < d) c.fail("outLayout rowStride must be at least headDim");
+  if (!check_len(c, "q", q, attention_extent(qo, a.ql, b, hq, tq, d)) || !check_len(c, "k", k, attention_extent(ko, a.kl, b, hkv, tk, d)) ||
+      !check_len(c, "v", v, attention_extent(vo, a.vl, b, hkv, tk, d)) || !check_len(c, "out", out, attention_extent(oo, a.ol, b, hq, tq, d)))
     return info.Env().Undefined();
-  if (m.data && b > 0 && hq > 0 && tq > 0 && tk > 0) {
-    const __int128 last = static_cast<__int128>(b - 1) * mbs + static_cast<__int128>(hq - 1) * mhs + static_cast<__int128>(tq) * tk;
-    if (!check_len(c, "mask", m, last)) return info.Env().Undefined();
-  }
+  if (m.data && !check_len(c, "mask", m, attention_extent(mo, a.ml, b, hq, tq, tk))) return info.Env().Undefined();
   if (!check_disjoint(c, "out", out, {{"q", &q}, {"k", &k}, {"v", &v}, {"mask", &m}})) return info.Env().Undefined();
-  AttentionArgs a{};
-  a.q = static_cast<const float*>(q.data);
-  a.k = static_cast<const float*>(k.data) + kl[0];
-  a.v = static_cast<const float*>(v.data) + vl[0];
-  a.k_batch_stride = kl[1];
-  a.k_head_stride = kl[2];
-  a.v_batch_stride = vl[1];
-  a.v_head_stride = vl[2];
-  a.mask = static_cast<const float*>(m.data);
-  a.mask_batch_stride = mbs;
-  a.mask_head_stride = mhs;
+  a.q = static_cast<const float*>(q.data) + qo;
+  a.k = static_cast<const float*>(k.data) + ko;
+  a.v = static_cast<const float*>(v.data) + vo;
+  a.mask = m.data ? static_cast<const float*>(m.data) + mo : nullptr;
+  a.out = static_cast<float*>(out.data) + oo;
   a.batch = b;
   a.heads_q = hq;
   a.heads_kv = hkv;
   a.tq = tq;
   a.tk = tk;
   a.head_dim = d;
-  a.scale = scale;
-  a.causal = causal;
-  a.out = static_cast<float*>(out.data);
   attention_f32(a);
   return info.Env().Undefined();
 }

@@ -60,17 +60,24 @@ struct ConvGeometry {
 void im2col_f32(const float* x, const ConvGeometry& g, float* cols);
 void col2im_f32(const float* cols, const ConvGeometry& g, float* x);
 
+// Where a (B, H, rows, cols) operand of attention lives: element (b, h, i, c) at
+// data[b * batch + h * head + i * row + c]. Only the last axis must be contiguous, so q, k, v and
+// out can be head-split views of (B, T, H, D) projections and a padding mask (B, 1, 1, S) can be
+// read with row = head = 0, without copies.
+struct AttentionLayout {
+  int64_t batch, head, row;
+};
+
 struct AttentionArgs {
   const float* q;  // (B, Hq, T, D)
-  const float* k;  // (B, Hkv, S, D): element (b, h, s, d) at b * k_batch_stride + h * k_head_stride + s * D + d
-  const float* v;  // (B, Hkv, S, D), laid out with the v strides
-  int64_t k_batch_stride, k_head_stride, v_batch_stride, v_head_stride;
-  const float* mask;  // additive, (T, S) blocks at b * mask_batch_stride + h * mask_head_stride; or null
-  int64_t mask_batch_stride, mask_head_stride;
+  const float* k;  // (B, Hkv, S, D)
+  const float* v;  // (B, Hkv, S, D)
+  const float* mask;  // additive (B|1, Hq|1, T|1, S), or null
+  AttentionLayout ql, kl, vl, ml, ol;
   int64_t batch, heads_q, heads_kv, tq, tk, head_dim;
   float scale;
-  bool causal;
-  float* out;  // (B, Hq, T, D)
+  bool causal;  // query i sees keys j <= i + (tk - tq)
+  float* out;  // (B, Hq, T, D); ol.row >= D, and out shares no memory with the inputs
 };
 void attention_f32(const AttentionArgs& a);
 

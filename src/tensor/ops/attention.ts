@@ -1,11 +1,12 @@
 import { StrataError, fmtShape } from '../../errors.js';
 import type { FloatArray } from '../dtype.js';
+import type { AttentionOperand } from '../../backend/backend.js';
 import { broadcastShapes, shapesEqual } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { enableGrad, noGrad, record } from '../grad-mode.js';
+import { enableGrad, record } from '../grad-mode.js';
 import { backend } from '../../backend/index.js';
 import { grad as autogradGrad } from '../../autograd/engine.js';
-import { asFloat, computeDType, denseFloat, empty, expectFloat, expectRank } from './common.js';
+import { asFloat, computeDType, empty, expectFloat, expectRank } from './common.js';
 import { add, maskedFill, mul, where } from './elementwise.js';
 import { matmul } from './linalg.js';
 import { softmax } from './nn.js';
@@ -84,52 +85,28 @@ export function attentionComposed(q: Tensor, k: Tensor, v: Tensor, options: Atte
   return matmul(softmax(scores, -1), vr); // (B, H, T, D)
 }
 
-const GEMM_ATTENTION_MIN_QUERIES = 16;
-const GEMM_ATTENTION_MAX_SCORE_BYTES = 64 * 1024 * 1024;
-
 /**
  * Fused scaled-dot-product attention: q (B, Hq, T, D), k/v (B, Hkv, S, D) with Hq a multiple
- * of Hkv (GQA/MQA), optional causal and padding masks. Forward runs one kernel without
- * materializing (T, S) scores; backward re-runs the composed graph to get exact gradients.
+ * of Hkv (GQA/MQA), optional causal and padding masks. Forward runs one backend kernel that reads
+ * q, k, v and the mask in place (head-split views, cache slices, broadcast masks) and never holds
+ * all (T, S) scores; backward re-runs the composed graph to get exact gradients.
+ *
+ * The result is a (B, H, T, D) view of a (B, T, H, D) buffer, so merging the heads back,
+ * `y.transpose(1, 2).reshape(B, T, H * D)`, is free.
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   const dims = checkDims(q, k, v, 'attention');
   const dt = computeDType(q, k, v);
   const scale = options.scale ?? 1 / Math.sqrt(dims.d);
   const m = additiveMask(options.mask, dims, dt, 'attention');
-  let maskData: FloatArray | null = null;
-  let maskBatchStride = 0;
-  let maskHeadStride = 0;
-  if (m) {
-    // keep broadcast batch/head dims unexpanded; materialize (T, S)
-    const mb = m.shape[0] === 1 ? 1 : dims.b;
-    const mh = m.shape[1] === 1 ? 1 : dims.hq;
-    const mc = contiguous(expand(m, [mb, mh, dims.t, dims.s]));
-    maskData = denseFloat(mc);
-    maskHeadStride = mh === 1 ? 0 : dims.t * dims.s;
-    maskBatchStride = mb === 1 ? 0 : mh * dims.t * dims.s;
-  }
-  // many queries at once: batched GEMMs beat the row-at-a-time kernel, as long as the (T, S)
-  // score matrices stay small; both compute the same function (the tests hold them equal)
-  const scoreBytes = dims.b * dims.hq * dims.t * dims.s * (dt === 'f64' ? 8 : 4);
-  const viaGemm = dims.t >= GEMM_ATTENTION_MIN_QUERIES && scoreBytes <= GEMM_ATTENTION_MAX_SCORE_BYTES;
-  const out = viaGemm ? noGrad(() => attentionComposed(detach(q), detach(k), detach(v), { ...options, scale })) : empty(dt, [dims.b, dims.hq, dims.t, dims.d]);
-  if (out.size > 0 && !viaGemm) {
-    const kl = kvLayout(asFloat(k, dt));
-    const vl = kvLayout(asFloat(v, dt));
+  const buf = empty(dt, [dims.b, dims.t, dims.hq, dims.d]); // (B, T, H, D)
+  const out = transpose(buf, 1, 2); // (B, H, T, D)
+  if (out.size > 0) {
     backend().attention({
-      q: denseFloat(contiguous(asFloat(q, dt))),
-      k: kl.data,
-      kOffset: kl.offset,
-      kBatchStride: kl.batchStride,
-      kHeadStride: kl.headStride,
-      v: vl.data,
-      vOffset: vl.offset,
-      vBatchStride: vl.batchStride,
-      vHeadStride: vl.headStride,
-      mask: maskData,
-      maskBatchStride,
-      maskHeadStride,
+      q: attentionOperand(asFloat(q, dt)),
+      k: attentionOperand(asFloat(k, dt)),
+      v: attentionOperand(asFloat(v, dt)),
+      mask: m ? attentionOperand(expand(m, [dims.b, dims.hq, dims.t, dims.s])) : null,
       batch: dims.b,
       headsQ: dims.hq,
       headsKV: dims.hkv,
@@ -138,7 +115,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
       headDim: dims.d,
       scale,
       causal: options.causal ?? false,
-      out: out.data as FloatArray,
+      out: { data: buf.data as FloatArray, offset: 0, batchStride: dims.t * dims.hq * dims.d, headStride: dims.d, rowStride: dims.hq * dims.d },
     });
   }
   return record('attention', [q, k, v], out, (g) =>
@@ -153,14 +130,13 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
 }
 
 /**
- * Reads a (B, H, S, D) key or value tensor in place when its rows of D are contiguous (a slice
- * of a preallocated KV cache is), copying only other layouts.
+ * A 4-D float tensor as an attention operand, read in place when its last axis is contiguous
+ * (head-split projections, KV-cache slices and broadcast masks are); other layouts are copied.
  */
-function kvLayout(t: Tensor): { data: FloatArray; offset: number; batchStride: number; headStride: number } {
-  const [, , s, d] = t.shape as [number, number, number, number];
-  const rowsContiguous = (d <= 1 || t.strides[3] === 1) && (s <= 1 || t.strides[2] === d);
-  const c = rowsContiguous ? t : contiguous(t);
-  return { data: c.data as FloatArray, offset: c.offset, batchStride: c.strides[0]!, headStride: c.strides[1]! };
+function attentionOperand(t: Tensor): AttentionOperand {
+  const inPlace = (t.shape[3]! <= 1 || t.strides[3] === 1) && t.strides.every((s) => s >= 0);
+  const c = inPlace ? t : contiguous(t);
+  return { data: c.data as FloatArray, offset: c.offset, batchStride: c.strides[0]!, headStride: c.strides[1]!, rowStride: c.strides[2]! };
 }
 
 /** A (B, 1, 1, S) bool mask from per-sequence lengths, for right-padded batches. */
