@@ -97,6 +97,26 @@ describe('llava', async () => {
     }
   });
 
+  test('two images in one turn: pixels, ids (32 image tokens), last logits and greedy ids match transformers', () => {
+    // the second image is the first mirrored left to right, as the fixture script makes it
+    const W = image.width;
+    const mirrored = S.rgbImage(W, image.height, Uint8Array.from({ length: image.data.length }, (_, i) => {
+      const [p, c] = [Math.floor(i / 3), i % 3];
+      const [y, x] = [Math.floor(p / W), p % W];
+      return image.data[(y * W + (W - 1 - x)) * 3 + c]!;
+    }));
+    const p = pipe.prepare([{ role: 'user', content: [{ type: 'image', image }, { type: 'text', text: 'Left' }, { type: 'image', image: mirrored }, { type: 'text', text: ' or right?' }] }]);
+    assertClose(p.pixelValues!, exp.two_pixel_values!, { atol: 1e-5, rtol: 0 }, 'two pixel_values');
+    assert.deepEqual(p.ids, idsOf(exp.two_input_ids!));
+    const ids = S.tensor([p.ids], { dtype: 'i32' });
+    const last = S.noGrad(() => model.forwardWithImages(ids, p.pixelValues!, { lastOnly: true })).reshape(1, -1); // (1, V)
+    const d = assertClose(last, exp.two_last_logits!, TOL, 'two images, last logits');
+    report(`llava two images last logits: max abs diff ${d.toExponential(2)}`);
+    const want = idsOf(exp.two_generated!);
+    const bound = S.noGrad(() => model.withImages(p.pixelValues!));
+    assert.deepEqual(S.generate(bound, p.ids, { temperature: 0, maxTokens: want.length }).tokens, want);
+  });
+
   test('the pipeline end to end: the reply is the greedy ids decoded', () => {
     const want = idsOf(exp.generated!);
     // the fixture's model ends no turn within 12 tokens; eos would stop it earlier
