@@ -191,7 +191,7 @@ export interface ImageClassifierSetup {
 /**
  * The vision tower of `dir` (CLIP or ViT) with a new head for `labels`: pretrained weights, or the
  * same architecture randomly initialized (`init: 'scratch'`). A checkpoint that already has a
- * classifier for the same labels keeps it.
+ * classifier for the same labels keeps it; one for other labels gets a fresh head.
  */
 export async function loadImageClassifier(dir: string, labels: readonly string[], options: { init?: VisionInit; seed?: number } = {}): Promise<ImageClassifierSetup> {
   const { raw, file } = readConfigJson(dir);
@@ -208,7 +208,14 @@ export async function loadImageClassifier(dir: string, labels: readonly string[]
   }
   const isClassifier = String((raw['architectures'] as unknown[] | undefined)?.[0]).endsWith('ForImageClassification');
   if (isClassifier && !sameLabels) {
-    throw new StrataError('argument', file, `already has an image-classification head for other labels (${Object.values((raw['id2label'] as Record<string, string> | undefined) ?? {}).join(', ').slice(0, 80)}); adapt the model it was trained from`);
+    // a head for other labels: the tower as it is, under a fresh head of the new shape
+    const old = await loadModel(dir, { architecture: tower.architecture });
+    const { config } = parseModelConfig({ ...raw, ...overrides }, file);
+    const model = createModel(config, { architecture: tower.architecture, generator }) as ImageClassifierModel;
+    model.loadStateDict(Object.fromEntries(old.model.namedParameters().filter(([k]) => !HEAD.test(k))), { strict: false });
+    model.eval();
+    const initializedKeys = model.namedParameters().map(([k]) => k).filter((k) => HEAD.test(k));
+    return { model, config, architecture: tower.architecture, tower, processor, initializedKeys };
   }
   const loaded: LoadedModel = await loadModel(dir, {
     architecture: tower.architecture,
