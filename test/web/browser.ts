@@ -34,6 +34,8 @@ export async function ensureWebBuild(): Promise<void> {
 
 /** Opens a page of the playground and waits until the shell has listed the served models. */
 export async function openPage(page: Page, url: string, hash: string): Promise<void> {
+  // a goto that changes only the hash would keep the page's state: start each visit afresh
+  if (page.url().startsWith(url)) await page.goto('about:blank');
   await page.goto(`${url}/#/${hash}`);
   await page.locator('.served', { hasText: 'served' }).waitFor(WAIT);
 }

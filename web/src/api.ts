@@ -17,6 +17,8 @@ export interface ServedModel {
   id: string;
   ownedBy: string;
   card: Card | null;
+  /** prompt and completion tokens together; null when the server does not say */
+  contextLength: number | null;
 }
 
 /** The served models as the shell loaded them once for every page. */
@@ -99,14 +101,23 @@ export function normalizeCard(raw: unknown): Card | null {
   };
 }
 
-/** The served models with their cards (from /v1/models; /api/models fills a card it lacks). */
+/** The served models with their cards (from /v1/models; /api/models fills a card it lacks, and gives context lengths). */
 export async function loadModels(): Promise<ServedModel[]> {
   const [v1, own] = await Promise.all([
     getJson<{ data?: { id: string; owned_by?: string; card?: unknown }[] }>('/v1/models'),
-    getJson<{ data?: { id: string; card?: unknown }[] }>('/api/models').catch(() => ({ data: [] })),
+    getJson<{ data?: { id: string; card?: unknown; context_length?: unknown }[] }>('/api/models').catch(() => ({ data: [] })),
   ]);
-  const cards = new Map((own.data ?? []).map((m) => [m.id, normalizeCard(m.card)]));
-  return (v1.data ?? []).map((m) => ({ id: m.id, ownedBy: m.owned_by ?? '', card: normalizeCard(m.card) ?? cards.get(m.id) ?? null }));
+  const extra = new Map((own.data ?? []).map((m) => [m.id, m]));
+  return (v1.data ?? []).map((m) => {
+    const e = extra.get(m.id);
+    const ctx = e?.context_length;
+    return {
+      id: m.id,
+      ownedBy: m.owned_by ?? '',
+      card: normalizeCard(m.card) ?? normalizeCard(e?.card) ?? null,
+      contextLength: typeof ctx === 'number' && Number.isSafeInteger(ctx) && ctx > 0 ? ctx : null,
+    };
+  });
 }
 
 export const accepts = (m: ServedModel, modality: string) => m.card?.inputModalities.includes(modality) ?? false;
@@ -118,6 +129,18 @@ export const describesImages = (m: ServedModel) => accepts(m, 'image') && emits(
 export const answersAboutImages = (m: ServedModel) => describesImages(m) && accepts(m, 'text');
 /** An image-text model that embeds both into one space (CLIP), so labels can be ranked against an image. */
 export const ranksLabels = (m: ServedModel) => accepts(m, 'image') && accepts(m, 'text') && (emits(m, 'embedding') || emits(m, 'label'));
+
+/**
+ * The most completion tokens worth asking for, at most `wanted`: a model that reads the image alone
+ * (a captioner) prompts its decoder with one start token, so the rest of its context is the
+ * caption's room; other prompts are longer than the page can count, and the server says when one
+ * does not fit.
+ */
+export function completionRoom(m: ServedModel, wanted: number): number {
+  if (m.contextLength === null) return wanted;
+  const prompt = accepts(m, 'text') ? 0 : 1;
+  return Math.max(1, Math.min(wanted, m.contextLength - prompt));
+}
 
 /** An OpenAI chat content list: the text (when there is any) and the image as an inline data: URL. */
 export function imageContent(text: string, imageUrl: string): ({ type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } })[] {

@@ -2,7 +2,7 @@
 // the request, which also cancels the generation on the server. When the chosen model's card takes
 // images, a message may carry one, sent as an image_url part with an inline data: URL.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { accepts, apiUrl, describesImages, errorOf, emits, imageContent, type ModelsState, type ServedModel } from '../api.js';
+import { accepts, apiUrl, completionRoom, describesImages, errorOf, emits, imageContent, type ModelsState, type ServedModel } from '../api.js';
 import { imageDataUrl, notAnImage } from '../image.js';
 import { readSse } from '../sse.js';
 import { ModelPicker } from './common.js';
@@ -59,6 +59,10 @@ export function ChatPage({ state }: { state: ModelsState }) {
   useEffect(() => {
     if (!takesImages) setAttached(null);
   }, [takesImages]);
+  // a model with a short context (a scene captioner has 32 positions) gets a budget that fits it
+  useEffect(() => {
+    if (current) setMaxTokens((n) => completionRoom(current, n));
+  }, [current?.id]);
   useEffect(() => {
     log.current?.scrollTo({ top: log.current.scrollHeight });
   }, [messages]);
@@ -141,7 +145,7 @@ export function ChatPage({ state }: { state: ModelsState }) {
         </label>
         <label>
           Max tokens
-          <input type="number" name="max_tokens" min="1" max="4096" value={maxTokens} onInput={(e) => setMaxTokens(Math.max(1, Number(e.currentTarget.value) || 1))} />
+          <input type="number" name="max_tokens" min="1" max={current?.contextLength ?? 4096} value={maxTokens} onInput={(e) => setMaxTokens(Math.max(1, Number(e.currentTarget.value) || 1))} />
         </label>
         <label>
           Seed

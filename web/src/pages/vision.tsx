@@ -5,7 +5,7 @@
 // Caption and answers: /v1/chat/completions with the image as an image_url part (a captioner takes
 // the image alone; a vision-language model also takes the question).
 import { useRef, useState } from 'preact/hooks';
-import { accepts, answersAboutImages, describesImages, imageContent, postJson, ranksLabels, type ModelsState, type ServedModel } from '../api.js';
+import { accepts, answersAboutImages, completionRoom, describesImages, imageContent, postJson, ranksLabels, type ModelsState, type ServedModel } from '../api.js';
 import { imageDataUrl, notAnImage } from '../image.js';
 import { LABEL_PRESETS } from '../labels.js';
 import { DropZone, ModelPicker } from './common.js';
@@ -51,7 +51,7 @@ async function askAboutImage(model: ServedModel, imageUrl: string, question: str
   const text = answersAboutImages(model) ? question : '';
   const body = await postJson<{ choices?: { message?: { content?: string | null } }[] }>('/v1/chat/completions', {
     model: model.id,
-    max_tokens: 64,
+    max_tokens: completionRoom(model, 64),
     temperature: 0,
     messages: [{ role: 'user', content: imageContent(text, imageUrl) }],
   });
