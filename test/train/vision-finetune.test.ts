@@ -143,6 +143,8 @@ describe('the saved classifier', () => {
     assert.deepEqual(config['id2label'], Object.fromEntries(SCENE_COLOURS.map((c, i) => [String(i), c])));
     assert.deepEqual(config['label2id'], Object.fromEntries(SCENE_COLOURS.map((c, i) => [c, i])));
     assert.ok(fs.existsSync(path.join(out, 'preprocessor_config.json')));
+    // transformers 5 refuses an int where its config classes declare a float
+    assert.match(fs.readFileSync(path.join(out, 'config.json'), 'utf8'), /"initializer_factor": 1\.0,/);
     const keys = Object.keys(readSafetensors(path.join(out, 'model.safetensors')).tensors);
     assert.ok(keys.includes('classifier.weight') && keys.every((k) => k.startsWith('vision_model.') || k.startsWith('classifier.')));
     // the reloaded model scores the test scenes exactly as the trained one did
