@@ -23,12 +23,18 @@ interface Stats {
 }
 
 /**
- * A chat model generates text. The card says so by emitting text and adapting by prompting: an
- * encoder's masked-LM or span head emits text too, but cannot be prompted to continue it. A model
- * that turns an image into text answers a chat message that carries one (a captioner captions it).
+ * A chat model reads text and generates text. The card says so by taking and emitting text and
+ * adapting by prompting: an encoder's masked-LM or span head emits text too, but cannot be prompted
+ * to continue it, and a speech model emits text from audio only. A model that turns an image into
+ * text answers a chat message that carries one (a captioner captions it).
  */
 const canChat = (m: ServedModel) =>
-  m.card === null || describesImages(m) || (emits(m, 'text') && (m.card.adaptability.length === 0 || m.card.adaptability.includes('prompting')));
+  m.card === null ||
+  describesImages(m) ||
+  (accepts(m, 'text') && emits(m, 'text') && (m.card.adaptability.length === 0 || m.card.adaptability.includes('prompting')));
+
+/** The model the page starts with: one that reads text, so a first message needs no attachment. */
+const firstChoice = (models: ServedModel[]) => models.find((m) => m.card === null || accepts(m, 'text')) ?? models[0];
 
 export function ChatPage({ state }: { state: ModelsState }) {
   const chatModels = state.models.filter(canChat);
@@ -53,7 +59,7 @@ export function ChatPage({ state }: { state: ModelsState }) {
   const needsImage = takesImages && !accepts(current, 'text');
 
   useEffect(() => {
-    if (!chatModels.some((m) => m.id === model) && chatModels.length) setModel(chatModels[0]!.id);
+    if (!chatModels.some((m) => m.id === model) && chatModels.length) setModel(firstChoice(chatModels)!.id);
   }, [state.models]);
   useEffect(() => () => abort.current?.abort(), []);
   useEffect(() => {
