@@ -185,6 +185,11 @@ describe('captions and image chat in chromium', { skip }, () => {
     const expected = await directAnswer('llava', parts, { max_tokens: 12, seed: 5, temperature: 0.7 });
     assert.equal(answer, expected.trim());
     assert.equal(await page.locator('.msg.user .text').last().innerText(), 'What is in the picture?');
+    // an image alone is a message too (a VLM describes it); without text or image there is nothing to send
+    assert.equal(await page.locator('form.composer button[type=submit]').isDisabled(), true);
+    await page.locator('input[name=image]').setInputFiles({ name: 'again.png', mimeType: 'image/png', buffer: await scenePng('yellow', 'circle') });
+    await page.locator('[data-testid=attachment] img').waitFor(WAIT);
+    assert.equal(await page.locator('form.composer button[type=submit]').isDisabled(), false);
   });
 
   test('no page threw an uncaught error', () => {

@@ -139,7 +139,8 @@ export function ChatPage({ state }: { state: ModelsState }) {
     }
   }
 
-  const canSend = !busy && !!model && (needsImage ? !!attached : !!input.trim());
+  // an attached image is a message by itself (a VLM describes it); a captioner sends nothing without one
+  const canSend = !busy && !!model && (needsImage ? !!attached : !!input.trim() || (takesImages && !!attached));
   return (
     <section class="page chat">
       <h1>Chat</h1>
@@ -172,7 +173,7 @@ export function ChatPage({ state }: { state: ModelsState }) {
           <div key={i} class={`msg ${m.role}`} data-role={m.role}>
             <span class="who">{m.role === 'user' ? 'You' : model}</span>
             {m.image && <img class="attached" src={m.image} alt="attached image" />}
-            <div class="text">{m.content || (busy && i === messages.length - 1 ? '…' : '')}</div>
+            {(m.content || !m.image) && <div class="text">{m.content || (busy && i === messages.length - 1 ? '…' : '')}</div>}
           </div>
         ))}
       </div>
