@@ -142,6 +142,23 @@ describe('the vision page with zoo/clip-scenes in chromium', { skip }, () => {
     assert.ok(shown[0]!.percent > 50, `the right label has most of the mass (${shown[0]!.percent}%)`);
   });
 
+  test('a file that is not an image, or a PNG that does not decode, is named in a clear error and sends nothing', async () => {
+    await openPage(page, url, 'vision');
+    let requests = 0;
+    const count = (r: { url(): string }) => void (r.url().includes('/v1/') && requests++);
+    page.on('request', count);
+    await dropPng('notes.txt', Buffer.from('hello'));
+    const error = page.locator('[data-testid=image-error]');
+    await error.waitFor(WAIT);
+    // dropPng types every file image/png: the page goes by the type the browser reports
+    assert.match(await error.innerText(), /^cannot read notes\.txt: /);
+    await page.locator('.dropzone input[type=file]').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
+    await page.locator('[data-testid=image-error]', { hasText: 'notes.txt is not an image (text/plain)' }).waitFor(WAIT);
+    assert.equal(await page.locator('.dropzone img.preview, [data-testid=labels]').count(), 0);
+    page.off('request', count);
+    assert.equal(requests, 0, 'no request went to the server');
+  });
+
   test('no captioner served: the caption and question panels say so and name what is served', async () => {
     await openPage(page, url, 'vision');
     const note = page.locator('[data-testid=no-captioner]');
