@@ -32,6 +32,8 @@ void require_leading_dim(Napi::Env env, const char* name, const char* matrix, in
 Napi::Value GemmF32(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   checks::require_arg_count(info, kOp, 20);
+  // optional 21st argument: the epilogue activation (GemmEpilogue: 0 none, 1 gelu, 2 geluTanh)
+  const int64_t epilogue = info.Length() > 20 && !info[20].IsUndefined() ? checks::integer_in_range(info, 20, kOp, "epilogue", 0, 2) : 0;
   const checks::Float32View a = checks::float32_array(info, 0, kOp, "a");
   const int64_t a_off = checks::non_negative_integer(info, 1, kOp, "aOff");
   const int64_t lda = checks::non_negative_integer(info, 2, kOp, "lda");
@@ -89,6 +91,7 @@ Napi::Value GemmF32(const Napi::CallbackInfo& info) {
     p.stride_c = s_c;
     p.alpha = static_cast<float>(alpha);
     p.beta = static_cast<float>(beta);
+    p.epilogue = static_cast<GemmEpilogue>(epilogue);
 
     // When C shares memory with an input (views of one buffer), read that input from a copy so
     // that writing C cannot change what is still to be read.

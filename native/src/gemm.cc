@@ -62,6 +62,7 @@ void run_blocked_tile(const GemmArgs& p, const GemmKernels& kr, int64_t b0, int6
       const float* b_block = p.trans_b ? b + j0 * p.ldb + pc : b + pc * p.ldb + j0;
       kr.pack_b(b_block, p.ldb, p.trans_b, kc, nt, packed_b);
       const float beta = pc == 0 ? p.beta : 1.0f;  // later K blocks accumulate onto C
+      const bool last_block = pc + kc >= p.k;
       for (int64_t ic = i0; ic < i1; ic += kr.mc) {
         const int64_t mc = std::min<int64_t>(kr.mc, i1 - ic);
         const float* a_block = p.trans_a ? a + pc * p.lda + ic : a + ic * p.lda + pc;
@@ -72,8 +73,12 @@ void run_blocked_tile(const GemmArgs& p, const GemmKernels& kr, int64_t b0, int6
           float* c_col = c + j0 + jr;
           for (int64_t ir = 0; ir < mc; ir += kr.mr) {
             const int mr = static_cast<int>(std::min<int64_t>(kr.mr, mc - ir));
-            kr.micro(kc, packed_a + ir * kc, b_panel, c_col + (ic + ir) * p.ldc, p.ldc, mr, nr,
-                     p.alpha, beta);
+            float* c_tile = c_col + (ic + ir) * p.ldc;
+            kr.micro(kc, packed_a + ir * kc, b_panel, c_tile, p.ldc, mr, nr, p.alpha, beta);
+            if (last_block && p.epilogue != GemmEpilogue::kNone) {
+              // the tile is final and still in L1
+              for (int i = 0; i < mr; ++i) apply_epilogue_f32(p.epilogue, c_tile + i * p.ldc, nr);
+            }
           }
         }
       }
@@ -167,6 +172,7 @@ struct SkinnyArgs {
   int64_t y_row_step = 0, y_col_step = 0, y_batch_step = 0;
   float alpha = 1.0f, beta = 0.0f;
   bool serial = false;
+  GemmEpilogue epilogue = GemmEpilogue::kNone;
 };
 
 // Columns [j0, j1) of Y for batch bi.
@@ -207,6 +213,9 @@ void run_skinny_chunk(const SkinnyArgs& g, const GemmKernels& kr, int64_t bi, in
       (g.dots ? kr.gemv_dots : kr.gemv_rows)(m, g.k, w, x + i * ldx, ldx, block, g.ld,
                                               ys + i * ldy + c0, ldy, g.alpha, g.beta);
     }
+  }
+  if (g.epilogue != GemmEpilogue::kNone) {
+    for (int64_t i = 0; i < g.rows; ++i) apply_epilogue_f32(g.epilogue, ys + i * ldy, len);
   }
   if (ys != y) {
     for (int64_t i = 0; i < g.rows; ++i) {
@@ -249,6 +258,7 @@ void run_skinny_for(const GemmArgs& p, const GemmKernels& kr) {
   g.alpha = p.alpha;
   g.beta = p.beta;
   g.serial = p.serial;
+  g.epilogue = p.epilogue;
   if (p.m <= kSkinnyRows && (p.m <= p.n || p.n > kSkinnyRows)) {
     // Y = C (M x N), X = op(A), Op = op(B).
     g.rows = p.m;
@@ -294,6 +304,7 @@ void scale_c(const GemmArgs& p) {
     for (int64_t i = 0; i < p.m; ++i) {
       float* row = c + i * p.ldc;
       for (int64_t j = 0; j < p.n; ++j) row[j] = p.beta != 0.0f ? zero_product + p.beta * row[j] : zero_product;
+      if (p.epilogue != GemmEpilogue::kNone) apply_epilogue_f32(p.epilogue, row, p.n);
     }
   }
 }

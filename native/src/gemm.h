@@ -14,6 +14,13 @@
 
 namespace strata {
 
+// Activation applied to each element of C once its value is final (the GEMM's epilogue), with
+// the arithmetic of the elementwise kernels, so that GEMM + epilogue equals GEMM then unary op.
+enum class GemmEpilogue : int { kNone = 0, kGelu = 1, kGeluTanh = 2 };
+
+// x[i] = act(x[i]) for i < n (native/src/kernels/elementwise.cc).
+void apply_epilogue_f32(GemmEpilogue act, float* x, int64_t n);
+
 struct GemmArgs {
   const float* a = nullptr;
   const float* b = nullptr;
@@ -26,6 +33,7 @@ struct GemmArgs {
   // Run on the calling thread only: for kernels that already split their work over the pool and
   // call the GEMM once per task (blocked attention).
   bool serial = false;
+  GemmEpilogue epilogue = GemmEpilogue::kNone;
 };
 
 void gemm_f32(const GemmArgs& args);

@@ -40,6 +40,9 @@ export type UnaryOp =
   | 'tanhGrad'
   | 'step';
 
+/** Activations a GEMM can apply to its output in place (Backend.matmul's epilogue). */
+export type GemmEpilogue = 'gelu' | 'geluTanh';
+
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum';
 export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
 export type ReduceOp = 'sum' | 'max' | 'min' | 'prod';
@@ -132,8 +135,12 @@ export interface Backend {
   where(cond: View<Uint8Array>, a: View<FloatArray>, b: View<FloatArray>, out: FloatArray): void;
   reduce(op: ReduceOp, x: FloatArray, layout: AxisLayout, out: FloatArray): void;
   argReduce(op: ArgReduceOp, x: FloatArray, layout: AxisLayout, out: Int32Array): void;
-  /** out[b] = op(A[b]) @ op(B[b]) (or out[b] += … with accumulate); out is contiguous (batch, m, n). */
-  matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number, accumulate?: boolean): void;
+  /**
+   * out[b] = op(A[b]) @ op(B[b]) (or out[b] += … with accumulate); out is contiguous (batch, m, n).
+   * With `epilogue`, that unary op is then applied to every element of out, exactly as `unary`
+   * would (a native GEMM does it on each tile while the tile is in cache).
+   */
+  matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number, accumulate?: boolean, epilogue?: GemmEpilogue): void;
   /** Row-wise softmax (or log-softmax) of a contiguous (rows, cols) array. */
   softmax(x: FloatArray, rows: number, cols: number, out: FloatArray, log: boolean): void;
   layerNorm(

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import type { ArgReduceOp, AttentionArgs, AttentionOperand, AxisLayout, Backend, BinaryOp, CompareOp, Conv2dGeometry, MatOperand, ReduceOp, UnaryOp, View } from './backend.js';
+import type { ArgReduceOp, AttentionArgs, AttentionOperand, GemmEpilogue, AxisLayout, Backend, BinaryOp, CompareOp, Conv2dGeometry, MatOperand, ReduceOp, UnaryOp, View } from './backend.js';
 import { referenceBackend } from './reference.js';
 import type { FloatArray, QuantDType, Storage } from '../tensor/dtype.js';
 import { GGML_TYPE_OF } from '../tensor/quant.js';
@@ -34,6 +34,8 @@ export interface NativeAddon {
     sC: number,
     alpha: number,
     beta: number,
+    /** 0 none, else 1 + the index in GEMM_EPILOGUES */
+    epilogue?: number,
   ): void;
   quantMatmul(type: number, w: Uint8Array, ldw: number, x: Float32Array, m: number, n: number, k: number, out: Float32Array): void;
   dequantizeRows(type: number, w: Uint8Array, ldw: number, k: number, rows: number, ids: Int32Array | null, out: Float32Array): void;
@@ -163,6 +165,8 @@ export const UNARY_OPS: readonly UnaryOp[] = [
   'tanhGrad',
   'step',
 ];
+/** GemmEpilogue codes of the addon's gemmF32 (native/src/gemm.h), less one; the order is the contract. */
+const GEMM_EPILOGUES: readonly GemmEpilogue[] = ['gelu', 'geluTanh'];
 export const BINARY_OPS: readonly BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum'];
 export const COMPARE_OPS: readonly CompareOp[] = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'];
 const REDUCE_OPS: Partial<Record<ReduceOp, number>> = { sum: 0, max: 1, min: 2 };
@@ -244,9 +248,10 @@ export function loadNativeBackend(): Backend | null {
       if (code === undefined || !f32(x) || !f32(out)) return ref.reduce(op, x, layout, out);
       lib.reduceF32(code, x, layout.outer, layout.n, layout.inner, out);
     },
-    matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number, accumulate = false): void {
-      if (!f32(a.data) || !f32(b.data) || !f32(out)) return ref.matmul(a, b, out, m, n, k, batch, accumulate);
-      lib.gemmF32(a.data, a.offset, a.ld, a.trans, b.data, b.offset, b.ld, b.trans, out, 0, n, m, n, k, batch, a.batchStride, b.batchStride, m * n, 1, accumulate ? 1 : 0);
+    matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number, accumulate = false, epilogue?: GemmEpilogue): void {
+      if (!f32(a.data) || !f32(b.data) || !f32(out)) return ref.matmul(a, b, out, m, n, k, batch, accumulate, epilogue);
+      const code = epilogue ? GEMM_EPILOGUES.indexOf(epilogue) + 1 : 0;
+      lib.gemmF32(a.data, a.offset, a.ld, a.trans, b.data, b.offset, b.ld, b.trans, out, 0, n, m, n, k, batch, a.batchStride, b.batchStride, m * n, 1, accumulate ? 1 : 0, code);
     },
     softmax(x: FloatArray, rows: number, cols: number, out: FloatArray, log: boolean): void {
       if (!f32(x) || !f32(out)) return ref.softmax(x, rows, cols, out, log);

@@ -11,6 +11,7 @@ import type {
   BinaryOp,
   CompareOp,
   Conv2dGeometry,
+  GemmEpilogue,
   MatOperand,
   ReduceOp,
   UnaryOp,
@@ -209,7 +210,12 @@ function argReduce(op: ArgReduceOp, x: FloatArray, { outer, n, inner }: AxisLayo
   }
 }
 
-function matmul(a: MatOperand, b: MatOperand, out: FloatArray, mm: number, nn: number, kk: number, batch: number, accumulate = false): void {
+function matmul(a: MatOperand, b: MatOperand, out: FloatArray, mm: number, nn: number, kk: number, batch: number, accumulate = false, epilogue?: GemmEpilogue): void {
+  product(a, b, out, mm, nn, kk, batch, accumulate);
+  if (epilogue) unary(epilogue, { data: out, shape: [batch * mm * nn], strides: [1], offset: 0 }, out, 0);
+}
+
+function product(a: MatOperand, b: MatOperand, out: FloatArray, mm: number, nn: number, kk: number, batch: number, accumulate: boolean): void {
   const acc = new Float64Array(nn);
   for (let bt = 0; bt < batch; bt++) {
     const ao = a.offset + bt * a.batchStride;

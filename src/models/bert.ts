@@ -11,12 +11,12 @@
 import { StrataError, fmtShape } from '../errors.js';
 import { type LabelFields, parseLabelFields } from './heads.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { linear } from '../tensor/ops/linalg.js';
+import { linear, linearGelu } from '../tensor/ops/linalg.js';
 import { gelu, relu, silu, tanh, where } from '../tensor/ops/elementwise.js';
 import { scaledDotProductAttention } from '../tensor/ops/attention.js';
 import { fromArray } from '../tensor/ops/creation.js';
 import { Module } from '../nn/module.js';
-import { Dropout, type Embedding, type LayerNorm, type Linear } from '../nn/layers.js';
+import { Dropout, type Embedding, type LayerNorm, Linear } from '../nn/layers.js';
 import { ConfigReader, type JsonObject } from '../io/config.js';
 import { ModuleGroup, ParamSource, Scope } from './weights.js';
 import type { EncoderForwardOptions, EncoderModel, EncoderOutput, ModelCard } from './types.js';
@@ -85,6 +85,16 @@ function activate(x: Tensor, fn: BertActivation): Tensor {
     case 'silu':
       return silu(x);
   }
+}
+
+/**
+ * act(dense(x)). GELU rides on the GEMM (linearGelu: applied to each output tile in cache) when
+ * the layer is a plain Linear; a wrapped one (LoRA) runs its own forward.
+ */
+function denseActivate(dense: Linear, x: Tensor, fn: BertActivation): Tensor {
+  const gelus = fn === 'gelu' || fn === 'gelu_new' || fn === 'gelu_pytorch_tanh';
+  if (gelus && Object.getPrototypeOf(dense) === Linear.prototype) return linearGelu(x, dense.weight, dense.bias, fn === 'gelu' ? 'none' : 'tanh');
+  return activate(dense.forward(x), fn);
 }
 
 /** The most negative f32: masked keys get this added, as Hugging Face does (a row of padding stays finite). */
@@ -203,7 +213,7 @@ class BertLayer extends Module {
 
   forward(x: Tensor, mask: Tensor | null): Tensor {
     const a = this.attention.forward(x, mask); // (B, T, C)
-    const f = this.output.forward(activate(this.intermediate.forward(a), this.config.hidden_act)); // (B, T, C)
+    const f = this.output.forward(denseActivate(this.intermediate, a, this.config.hidden_act)); // (B, T, C)
     return this.outputLayerNorm.forward(this.dropout.forward(f).add(a));
   }
 }

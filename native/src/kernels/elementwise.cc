@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "../gemm.h"
 #include "../threadpool.h"
 #include "kernels.h"
 #include "vmath.h"
@@ -169,6 +170,15 @@ void for_rows(const RowWalk& w, Fn&& fn) {
 }
 
 }  // namespace
+
+void apply_epilogue_f32(GemmEpilogue act, float* x, int64_t n) {
+  // the unary kernels' own rows, so a fused epilogue rounds exactly as the separate op
+  if (act == GemmEpilogue::kGelu) {
+    unary_row<UnaryOp::kGelu>(x, 1, 0.0f, x, n);
+  } else if (act == GemmEpilogue::kGeluTanh) {
+    unary_row<UnaryOp::kGeluTanh>(x, 1, 0.0f, x, n);
+  }
+}
 
 void unary_f32(UnaryOp op, int ndim, const int64_t* shape, const StridedF32& x, float s, float* out) {
   static constexpr auto table = make_unary_table(std::make_integer_sequence<int, static_cast<int>(UnaryOp::kCount)>{});

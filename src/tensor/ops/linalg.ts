@@ -2,12 +2,12 @@ import { StrataError, fmtShape } from '../../errors.js';
 import type { FloatArray } from '../dtype.js';
 import { broadcastShapes, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { record } from '../grad-mode.js';
+import { isGradEnabled, record } from '../grad-mode.js';
 import { backend } from '../../backend/index.js';
-import type { MatOperand } from '../../backend/backend.js';
+import type { GemmEpilogue, MatOperand } from '../../backend/backend.js';
 import { asFloat, computeDType, denseFloat, empty, expectFloat } from './common.js';
 import { sum } from './reduce.js';
-import { sumToShape } from './elementwise.js';
+import { gelu, sumToShape } from './elementwise.js';
 import { contiguous, expand, reshape, squeeze, transpose, unsqueeze } from './views.js';
 import { usesWeightKernel, weightMatmul } from './quantized.js';
 
@@ -83,6 +83,22 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 
 /** y = x @ weight^T + bias, with weight (out, in) as torch.nn.Linear stores it. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  return linearWith(x, weight, bias);
+}
+
+/**
+ * gelu(x @ weight^T + bias): the GEMM applies GELU to each output tile while it is in cache, one
+ * pass over the (M, N) output instead of two. The composed gelu(linear(...)) is the definition,
+ * and runs whenever gradients are recorded (its backward needs the pre-activation) or the
+ * operands do not fit the one-GEMM form.
+ */
+export function linearGelu(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, approximate: 'none' | 'tanh' = 'none'): Tensor {
+  const tracked = isGradEnabled() && (x.requiresGrad || weight.requiresGrad || (bias?.requiresGrad ?? false));
+  if (tracked) return gelu(linear(x, weight, bias), approximate);
+  return linearWith(x, weight, bias, approximate === 'tanh' ? 'geluTanh' : 'gelu');
+}
+
+function linearWith(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, epilogue?: GemmEpilogue): Tensor {
   if (weight.ndim !== 2) throw new StrataError('shape', 'linear', `weight must be (out, in), got ${fmtShape(weight.shape)}`);
   if (x.shape[x.ndim - 1] !== weight.shape[1]) {
     throw new StrataError('shape', 'linear', `input ${fmtShape(x.shape)} does not end in in_features ${weight.shape[1]} of weight ${fmtShape(weight.shape)}`);
@@ -92,16 +108,17 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   const x2 = x.ndim === 2 ? x : reshape(x, [numel(lead), weight.shape[1]!]);
   let y: Tensor;
   if (bias && x2.dtype === weight.dtype && bias.dtype === weight.dtype && (weight.dtype === 'f32' || weight.dtype === 'f64') && bias.ndim === 1 && bias.shape[0] === weight.shape[0]) {
-    y = biasedGemm(x2, weight, bias);
+    y = biasedGemm(x2, weight, bias, epilogue);
   } else {
     y = matmul(x2, transpose(weight, 0, 1));
     if (bias) y = y.add(bias);
+    if (epilogue) y = gelu(y, epilogue === 'geluTanh' ? 'tanh' : 'none');
   }
   return x.ndim === 2 ? y : reshape(y, [...lead, weight.shape[0]!]);
 }
 
 /** x (M, K) @ W^T + b in one GEMM: the output starts as b on every row and the product is added (beta = 1). */
-function biasedGemm(x2: Tensor, weight: Tensor, bias: Tensor): Tensor {
+function biasedGemm(x2: Tensor, weight: Tensor, bias: Tensor, epilogue?: GemmEpilogue): Tensor {
   const [m, k] = x2.shape as [number, number];
   const n = weight.shape[0]!;
   const out = empty(weight.dtype, [m, n]);
@@ -111,8 +128,10 @@ function biasedGemm(x2: Tensor, weight: Tensor, bias: Tensor): Tensor {
   if (m > 0 && n > 0) {
     const oa = gemmOperand(x2, []);
     const ob = gemmOperand(transpose(weight, 0, 1), []);
-    backend().matmul(oa, ob, od, m, n, k, 1, true);
+    backend().matmul(oa, ob, od, m, n, k, 1, true, epilogue);
   }
+  // an epilogue runs only when nothing is recorded (see linearGelu): out is then not the linear's
+  if (epilogue) return out;
   return record('linear', [x2, weight, bias], out, (g) => [
     x2.requiresGrad ? matmul(g, weight) : null,
     weight.requiresGrad ? matmul(transpose(g, 0, 1), x2) : null,
