@@ -154,9 +154,13 @@ export function sceneImageSet(task: SceneTask, options: { count: number; seed: n
 /** A vision tower with a linear head: what the methods adapt. */
 export type ImageClassifierModel = CLIPForImageClassification | ViTForImageClassification;
 
-/** pixels (B, Ci, H, W) -> what the head reads (B, C): CLIP's mean patch state, ViT's final [CLS]. */
-export function imageFeatures(model: ImageClassifierModel, pixels: Tensor): Tensor {
-  if (model instanceof CLIPForImageClassification) return model.features(pixels);
+/**
+ * pixels (B, Ci, H, W) -> features (B, C). 'head': what the classifier reads (CLIP's mean patch
+ * state, ViT's final [CLS]). 'embedding': the tower's pooled [CLS] (for CLIP after post_layernorm:
+ * the vector its contrastive loss trained, before the projection) — for probes that compare them.
+ */
+export function imageFeatures(model: ImageClassifierModel, pixels: Tensor, pooling: 'head' | 'embedding' = 'head'): Tensor {
+  if (model instanceof CLIPForImageClassification) return pooling === 'head' ? model.features(pixels) : model.encodeImage(pixels).pooled!;
   return model.encodeImage(pixels).lastHiddenState.select(1, 0); // (B, C)
 }
 
@@ -271,7 +275,7 @@ export function evaluateImages(model: ImageClassifierModel, set: LabelledImages)
 }
 
 /** Features (N, C) of a whole image set, computed once in eval mode for a linear probe. */
-export function imageSetFeatures(model: ImageClassifierModel, set: LabelledImages): { features: Float32Array; dim: number } {
+export function imageSetFeatures(model: ImageClassifierModel, set: LabelledImages, pooling: 'head' | 'embedding' = 'head'): { features: Float32Array; dim: number } {
   const was = model.training;
   model.eval();
   let features: Float32Array | null = null;
@@ -280,7 +284,7 @@ export function imageSetFeatures(model: ImageClassifierModel, set: LabelledImage
     noGrad(() => {
       for (let i = 0; i < set.count; i += EVAL_BATCH) {
         const idx = Array.from({ length: Math.min(EVAL_BATCH, set.count - i) }, (_, k) => i + k);
-        const f = imageFeatures(model, imageBatch(set, idx)); // (B, C)
+        const f = imageFeatures(model, imageBatch(set, idx), pooling); // (B, C)
         dim = f.shape[1]!;
         features ??= new Float32Array(set.count * dim);
         features.set(f.contiguous().toArray() as unknown as Float32Array, i * dim);
