@@ -2,8 +2,9 @@
 // and a vision-language model (LLaVA) from the test fixtures are served; the Vision page captions a
 // dropped scene and answers a question about it, and the chat page sends an attached image to each.
 // Their weights are random, so what the user sees is checked against the answer the server gives
-// a direct API call for the very same image (the data: URL the page sent) and settings; zoo's
-// trained captioner, when it is in the repository, must also name the scene's colour and shape.
+// a direct API call for the very same image (the data: URL the page sent) and settings. With them
+// zoo/clip-scenes ranks labels and zoo/captioner-scenes (once in the repository) captions: for one
+// dropped scene both must name its colour and shape.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -20,6 +21,7 @@ const CAPTIONER = here('../fixtures/models/vision-encoder-decoder');
 const VLM = here('../fixtures/models/llava');
 const SPEECH = here('../fixtures/models/whisper');
 const ZOO_CAPTIONER = here('../../zoo/captioner-scenes');
+const ZOO_CLIP = here('../../zoo/clip-scenes');
 const zooCaptioner = fs.existsSync(`${ZOO_CAPTIONER}/config.json`);
 /** the fixture captioner's decoder positions (n_positions): fewer than the 64 tokens the page would ask for */
 const CAPTIONER_CONTEXT = (JSON.parse(fs.readFileSync(`${CAPTIONER}/config.json`, 'utf8')) as { decoder: { n_positions: number } }).decoder.n_positions;
@@ -81,6 +83,7 @@ before(async () => {
     { path: CAPTIONER, id: 'captioner' },
     { path: VLM, id: 'llava' },
     { path: SPEECH, id: 'whisper' },
+    { path: ZOO_CLIP, id: 'clip-scenes' },
   ];
   if (zooCaptioner) models.push({ path: ZOO_CAPTIONER, id: 'captioner-scenes' });
   server = await createServer({ models, port: 0 });
@@ -96,13 +99,13 @@ after(async () => {
 });
 
 describe('captions and image chat in chromium', { skip }, () => {
-  test('vision: both image-to-text models caption, only the vision-language one answers questions, no model ranks labels', async () => {
+  test('vision: both image-to-text models caption, only the vision-language one answers questions, CLIP ranks labels', async () => {
     await openPage(page, url, 'vision');
     const captioners = await page.locator('select[name=caption-model] option').allInnerTexts();
     assert.deepEqual(captioners.sort(), ['captioner', 'llava', ...(zooCaptioner ? ['captioner-scenes'] : [])].sort());
     assert.deepEqual(await page.locator('select[name=ask-model] option').allInnerTexts(), ['llava']);
-    assert.match(await page.locator('[data-testid=no-labeller]').innerText(), /No served model ranks labels/);
-    assert.equal(await page.locator('[data-testid=no-captioner], [data-testid=no-answerer], [data-testid=no-model]').count(), 0);
+    assert.deepEqual(await page.locator('select[name=label-model] option').allInnerTexts(), ['clip-scenes']);
+    assert.equal(await page.locator('[data-testid=no-labeller], [data-testid=no-captioner], [data-testid=no-answerer], [data-testid=no-model]').count(), 0);
   });
 
   test('vision: a dropped scene is captioned at once, as the server captions that image', async () => {
@@ -130,11 +133,13 @@ describe('captions and image chat in chromium', { skip }, () => {
     assert.equal(answer, (await directAnswer('llava', parts, { max_tokens: 64, temperature: 0 })).trim());
   });
 
-  test('vision: the trained captioner names the colour and shape of a blue square', { skip: zooCaptioner ? false : 'zoo/captioner-scenes is not in the repository yet' }, async () => {
+  test('vision: one dropped blue square, and the zoo models agree: "a blue square" ranked first, a caption naming it', { skip: zooCaptioner ? false : 'zoo/captioner-scenes is not in the repository yet' }, async () => {
     await openPage(page, url, 'vision');
     await page.selectOption('select[name=caption-model]', 'captioner-scenes');
     await page.locator('.dropzone input[type=file]').setInputFiles({ name: 'blue-square.png', mimeType: 'image/png', buffer: await scenePng('blue', 'square') });
     assert.match(await panelResult('caption'), /\bblue square\b/);
+    await page.locator('[data-testid=labels] li').first().waitFor(WAIT);
+    assert.equal(await page.locator('[data-testid=labels] li .name').first().innerText(), 'a blue square');
   });
 
   test('chat: the image-to-text models are offered, the speech model is not, and the page starts on one that reads text', async () => {
