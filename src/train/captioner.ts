@@ -13,7 +13,9 @@
 //
 // Evaluation decodes greedily and compares with the reference captions: exact match and corpus
 // BLEU-4 (bleu.ts) on scenes of seen combinations and of held-out ones (the first object is a
-// colour+shape never seen in training), from seeds training does not use.
+// colour+shape never seen in training), from seeds training does not use. A two-object scene has
+// two correct captions, "A left of B" and "B right of A" (the generator draws which object comes
+// first at random, and nothing in the image tells them apart), so both are references.
 //
 // Shapes: B batch, T caption tokens (without the last), V vocab.
 
@@ -39,7 +41,7 @@ import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { corpusBleu, exactMatch } from './bleu.js';
 import { parseHoldOut, sceneImageProcessor, trainCaptionTokenizer } from './clip.js';
 import { BatchSampler } from './data.js';
-import { type Scene, type SceneDataset, sceneDataset } from './scenes.js';
+import { type Scene, type SceneDataset, type SceneRelation, sceneCaption, sceneDataset } from './scenes.js';
 import { Trainer, type TrainerCallbacks, type TrainResult, type TrainingTask } from './trainer.js';
 
 /** Decoder inputs (B, T) and next-token targets (B, T) of tokenized captions, right-padded. */
@@ -73,10 +75,21 @@ export function captionBatch(tokenizer: Tokenizer, captions: readonly string[], 
   return { inputs: fromArray(inputs, [ids.length, T], { dtype: 'i32' }), labels: fromArray(labels, [ids.length, T], { dtype: 'i32' }), tokens };
 }
 
+const CONVERSE: Readonly<Record<SceneRelation, SceneRelation>> = { 'left of': 'right of', 'right of': 'left of', above: 'below', below: 'above' };
+
+/** Every correct caption of a scene: its own, and for two objects the converse ("B right of A"). */
+export function sceneReferences(scene: Pick<Scene, 'objects' | 'relation' | 'caption'>): string[] {
+  const [a, b] = scene.objects;
+  if (!a || !b || !scene.relation) return [scene.caption];
+  return [scene.caption, sceneCaption({ objects: [b, a], relation: CONVERSE[scene.relation] })];
+}
+
 export interface CaptionMetrics {
   exactMatch: number;
   bleu4: number;
   count: number;
+  /** exact match against the scene's own caption alone (two-object scenes: at best about half) */
+  exactMatchSingle: number;
   /** a few (reference, generated) pairs, for the card and logs */
   examples: { reference: string; generated: string }[];
 }
@@ -91,12 +104,13 @@ export function evaluateCaptions(model: VisionEncoderDecoderModel, tokenizer: To
     const pixels = preprocessImages(chunk.map((s) => s.image), processor); // (B, 3, H, W)
     for (const r of captionIds(model, pixels, { maxTokens: options.maxTokens })) generated.push(tokenizer.decode(r.tokens, { skipSpecialTokens: true }).trim());
   }
-  const references = list.map((s) => s.caption);
+  const references = list.map(sceneReferences);
   return {
     exactMatch: exactMatch(generated, references),
+    exactMatchSingle: exactMatch(generated, list.map((s) => s.caption)),
     bleu4: corpusBleu(generated, references).bleu,
     count: list.length,
-    examples: references.slice(0, 4).map((reference, i) => ({ reference, generated: generated[i]! })),
+    examples: list.slice(0, 4).map((s, i) => ({ reference: s.caption, generated: generated[i]! })),
   };
 }
 

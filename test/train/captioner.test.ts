@@ -17,11 +17,12 @@ import {
   captionerModelConfig,
   captionerRunScenes,
   clipVisionToViT,
+  sceneReferences,
   trainCaptioner,
   validateTrainCaptionerConfig,
 } from '../../src/train/captioner.js';
 import { sceneImageProcessor, trainCaptionTokenizer } from '../../src/train/clip.js';
-import { sceneDataset } from '../../src/train/scenes.js';
+import { type SceneObject, sceneDataset } from '../../src/train/scenes.js';
 import type { VisionEncoderDecoderModel } from '../../src/models/vision-encoder-decoder.js';
 import { loadCaptionPipeline } from '../../src/pipelines/caption.js';
 import { crossEntropy } from '../../src/tensor/ops/loss.js';
@@ -62,9 +63,22 @@ describe('corpus BLEU-4 and exact match', () => {
     assert.throws(() => corpusBleu(['a'], []), S.StrataError);
   });
 
+  test('several references: clipping by the most any one reference holds, r from the closest reference length', () => {
+    close(corpusBleu(['a blue square right of a red circle'], [['a red circle left of a blue square', 'a blue square right of a red circle']]).bleu, 1);
+    const r = corpusBleu(['the the the'], [['the cat', 'the the mat']], 1);
+    close(r.precisions[0]!, 2 / 3);
+    assert.equal(r.referenceLength, 3, 'the 3-word reference is the closest to the 3-word candidate');
+    close(r.bleu, 2 / 3);
+    assert.equal(corpusBleu(['a b c'], [['a b', 'a b c d']], 1).referenceLength, 2, 'a tie goes to the shorter reference');
+    const short = corpusBleu(['a b c'], [['a b c d', 'a b c d e f']], 1);
+    close(short.brevityPenalty, Math.exp(1 - 4 / 3));
+    assert.throws(() => corpusBleu(['a'], [[]]), /has no reference/);
+  });
+
   test('exact match compares whole captions, ignoring spacing at the ends and runs of spaces', () => {
     assert.equal(exactMatch(['a red circle', ' a  blue square ', 'a green circle'], ['a red circle', 'a blue square', 'a green triangle']), 2 / 3);
     assert.equal(exactMatch([], []), 0);
+    assert.equal(exactMatch(['b below a', 'a above b'], [['a above b', 'b below a'], ['b below a']]), 1 / 2);
     assert.throws(() => exactMatch(['a'], ['a', 'b']), S.StrataError);
   });
 });
@@ -118,6 +132,24 @@ describe('teacher-forced captioner training', () => {
     const after = task.evaluate()['val_loss']!;
     t.diagnostic(`validation loss ${before.toFixed(3)} -> ${after.toFixed(3)}`);
     assert.ok(after < 0.6 * before, `validation loss ${before.toFixed(3)} -> ${after.toFixed(3)}`);
+  });
+
+  test('a two-object scene has two correct captions: its own and the converse with the objects swapped', () => {
+    const scenes = sceneDataset({ count: 40, seed: 3, imageSize: 32, twoObjects: 0.5 });
+    const inverse: Record<string, string> = { 'left of': 'right of', 'right of': 'left of', above: 'below', below: 'above' };
+    let pairs = 0;
+    for (const s of scenes) {
+      const refs = sceneReferences(s);
+      assert.equal(refs[0], s.caption);
+      if (s.objects.length === 1) {
+        assert.deepEqual(refs, [s.caption]);
+        continue;
+      }
+      pairs++;
+      const [a, b] = s.objects as [SceneObject, SceneObject];
+      assert.equal(refs[1], `a ${b.size} ${b.colour} ${b.shape} ${inverse[s.relation!]} a ${a.size} ${a.colour} ${a.shape}`);
+    }
+    assert.ok(pairs > 5);
   });
 
   test('a restored data position repeats the same batches', () => {
