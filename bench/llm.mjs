@@ -9,16 +9,19 @@
 //
 //   node bench/llm.mjs [--threads 2] [--rounds 3] [--dtypes q8_0,f32] [--only strata,llamacpp]
 //                      [--quick] [--no-rss] [--json] [--out FILE]
-import { statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { emitReport, fail, fmt, log, machine, median, positiveInt, round, strataBuild, describeBuild, runIfMain, table, parseFlags } from './lib/common.mjs';
+import { emitReport, fail, fmt, log, machine, median, positiveInt, repoRoot, round, strataBuild, describeBuild, runIfMain, table, parseFlags } from './lib/common.mjs';
 import { LLM_CONFIG, LLM_DTYPES, ensureLlmFiles } from './lib/llm-model.mjs';
+import { promptIds } from './lib/llm-worker.mjs';
 import { Worker, cpuBusy, sleep, watchOthers } from './lib/workers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORKER = path.join(here, 'lib', 'llm-worker.mjs');
+const RSS_HOOK = path.join(here, 'lib', 'peak-rss-hook.mjs');
 const RUNTIMES = { strata: 'Strata', llamacpp: 'llama.cpp' };
 const TARGETS = { decode: 1.2, prefill: 1.0, rss: 1.3 };
 
@@ -102,6 +105,23 @@ function measureRss(runtime, file, o) {
   return JSON.parse(out.trim().split('\n').at(-1));
 }
 
+/**
+ * Peak RSS of `strata generate` itself (bin/strata.js, as a user runs it) on `file`: the same
+ * prompt ids and greedy decode as the worker, with everything the CLI imports and prints.
+ */
+function measureCliRss(file, o) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'strata-bench-rss-'));
+  const out = path.join(dir, 'rss.json');
+  try {
+    const args = ['--import', RSS_HOOK, path.join(repoRoot, 'bin', 'strata.js'), 'generate', '--model', file, '--prompt-ids', promptIds(o.promptTokens).join(','), '--max-tokens', String(o.decodeTokens), '--temperature', '0', '--threads', String(o.threads), '--json'];
+    const stdout = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, STRATA_BENCH_RSS_OUT: out } });
+    const { peakRss } = JSON.parse(readFileSync(out, 'utf8'));
+    return { peakRss, tokens: JSON.parse(stdout.trim().split('\n').at(-1)).tokens.length };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function benchFile(dtype, file, o) {
   const fileBytes = statSync(file).size;
   log(`bench: ${path.basename(file)} (${(fileBytes / 1e6).toFixed(1)} MB): ${o.rounds} round(s) of decode (${o.promptTokens}+${o.decodeTokens} tokens) and prefill (${o.prefillTokens} tokens)`);
@@ -158,6 +178,11 @@ async function benchFile(dtype, file, o) {
       result.runtimes[n].memory = { ...m, peakOverFile: round(m.peakRss / fileBytes, 3), modelPeakOverFile: round((m.peakRss - m.rssBeforeLoad) / fileBytes, 3) };
       log(`  ${RUNTIMES[n]} peak RSS ${(m.peakRss / 1e6).toFixed(0)} MB (${(m.peakRss / fileBytes).toFixed(2)}x the file; ${(m.rssBeforeLoad / 1e6).toFixed(0)} MB before loading)`);
     }
+    if (result.runtimes.strata) {
+      const c = measureCliRss(file, o);
+      result.runtimes.strata.cliMemory = { ...c, peakOverFile: round(c.peakRss / fileBytes, 3) };
+      log(`  strata generate peak RSS ${(c.peakRss / 1e6).toFixed(0)} MB (${(c.peakRss / fileBytes).toFixed(2)}x the file; ${c.tokens} tokens)`);
+    }
   }
   const s = result.runtimes.strata;
   const l = result.runtimes.llamacpp;
@@ -198,9 +223,10 @@ export function formatLlm(doc) {
     const memRows = withMem.map((r) => {
       const s = r.runtimes.strata.memory;
       const l = r.runtimes.llamacpp?.memory;
-      return [r.dtype, MB(r.fileBytes), MB(s.peakRss), fmt(s.peakOverFile, 2), MB(s.peakRss - s.rssBeforeLoad), fmt(s.modelPeakOverFile, 2), l ? MB(l.peakRss) : null, l ? fmt(l.peakOverFile, 2) : null, `<= ${TARGETS.rss}`, s.peakOverFile <= TARGETS.rss ? 'yes' : 'no'];
+      const c = r.runtimes.strata.cliMemory;
+      return [r.dtype, MB(r.fileBytes), MB(s.peakRss), fmt(s.peakOverFile, 2), MB(s.peakRss - s.rssBeforeLoad), fmt(s.modelPeakOverFile, 2), c ? MB(c.peakRss) : null, c ? fmt(c.peakOverFile, 2) : null, l ? MB(l.peakRss) : null, l ? fmt(l.peakOverFile, 2) : null, `<= ${TARGETS.rss}`, s.peakOverFile <= TARGETS.rss ? 'yes' : 'no', c ? (c.peakOverFile <= TARGETS.rss ? 'yes' : 'no') : null];
     });
-    lines.push(table(['file', 'file MB', 'Strata peak', 'x', 'Strata peak - pre-load', 'x', 'llama.cpp peak', 'x', 'target (Strata peak)', 'met'], memRows));
+    lines.push(table(['file', 'file MB', 'Strata peak', 'x', 'Strata peak - pre-load', 'x', 'strata generate peak', 'x', 'llama.cpp peak', 'x', 'target', 'met (library)', 'met (CLI)'], memRows));
   }
   for (const r of doc.results) for (const [n, why] of Object.entries(r.skipped)) lines.push(`${RUNTIMES[n]} skipped on ${r.dtype}: ${why}`);
   return lines.join('\n');

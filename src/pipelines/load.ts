@@ -1,10 +1,9 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { StrataError } from '../errors.js';
-import { loadModel, type LoadedModel } from '../models/load.js';
+import type { LoadedModel } from '../models/load.js';
 import type { StrataModel } from '../models/registry.js';
 import type { ModelCard } from '../models/types.js';
-import { loadTokenizer } from '../tokenizers/index.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
 /** A model ready for inference, from a Hugging Face directory or a GGUF file. */
@@ -53,6 +52,9 @@ function fromHf(loaded: LoadedModel, tokenizer: Tokenizer | null): InferenceMode
 export async function loadForInference(modelPath: string): Promise<InferenceModel> {
   if (!existsSync(modelPath)) throw new StrataError('io', modelPath, 'no such file or directory');
   if (statSync(modelPath).isDirectory()) {
+    // imported here, not above: a GGUF run needs neither the model registry nor tokenizer.json's
+    // library, and a CLI process pays for every module it imports in resident memory
+    const [{ loadModel }, { loadTokenizer }] = await Promise.all([import('../models/load.js'), import('../tokenizers/index.js')]);
     const loaded = await loadModel(modelPath);
     const tokenizer = existsSync(path.join(modelPath, 'tokenizer.json')) ? await loadTokenizer(modelPath) : null;
     return fromHf(loaded, tokenizer);

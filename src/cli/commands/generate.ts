@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { StrataError } from '../../errors.js';
 import { setThreads } from '../../backend/threads.js';
-import { isCausalLM } from '../../models/load.js';
 import type { CausalLM } from '../../models/types.js';
 import { generate, type GenerateOptions, type GenerationResult } from '../../generation/generate.js';
 import { beamSearch } from '../../generation/beam.js';
@@ -11,6 +10,7 @@ import { streamGenerate } from '../../generation/generate.js';
 import { loadForInference, type InferenceModel } from '../../pipelines/load.js';
 import type { ChatMessage } from '../../tokenizers/tokenizer.js';
 import type { CliIO } from '../io.js';
+import { keepYoungGenerationSmall } from '../memory.js';
 import { addSamplingFlags, collect, numberIn, positiveInt, type SamplingFlags } from '../options.js';
 
 export type { SamplingFlags };
@@ -48,7 +48,7 @@ export function samplingOptions(m: InferenceModel, f: SamplingFlags): GenerateOp
 }
 
 export function requireDecoder(m: InferenceModel): CausalLM {
-  if (!isCausalLM(m.model)) throw new StrataError('unsupported', 'generate', `${m.architecture} is not a decoder-only language model`);
+  if (m.model.kind !== 'decoder-only') throw new StrataError('unsupported', 'generate', `${m.architecture} is not a decoder-only language model`);
   return m.model;
 }
 
@@ -75,6 +75,7 @@ export function jsonLine(r: GenerationResult, extra: Record<string, unknown> = {
 
 async function runGenerate(f: GenerateFlags, io: CliIO): Promise<void> {
   if ((f.prompt === undefined) === (f.promptIds === undefined)) throw new StrataError('argument', 'generate', 'give exactly one of --prompt and --prompt-ids');
+  keepYoungGenerationSmall();
   if (f.threads) setThreads(f.threads);
   const m = await loadForInference(f.model);
   const model = requireDecoder(m);
@@ -121,6 +122,7 @@ interface ChatFlags extends SamplingFlags {
 }
 
 async function runChat(f: ChatFlags, io: CliIO): Promise<void> {
+  keepYoungGenerationSmall();
   if (f.threads) setThreads(f.threads);
   const m = await loadForInference(f.model);
   // a vision-language model chats through its own template and processor, with or without images

@@ -5,7 +5,6 @@ import { readFileSync, statSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { StrataError } from '../../errors.js';
 import { setThreads } from '../../backend/threads.js';
-import { isCausalLM } from '../../models/load.js';
 import { BertForQuestionAnswering } from '../../models/bert.js';
 import type { LabelFields } from '../../models/heads.js';
 import type { GenerationResult } from '../../generation/generate.js';
@@ -16,6 +15,7 @@ import { answerExtractive } from '../../pipelines/encoder.js';
 import { classifyWithHead, sequenceClassifier } from '../../pipelines/text-classification.js';
 import { questionAnsweringPrompt, summarizationPrompt, translationPrompt } from '../../pipelines/prompts.js';
 import type { CliIO } from '../io.js';
+import { keepYoungGenerationSmall } from '../memory.js';
 import { addSamplingFlags, positiveInt, type SamplingFlags } from '../options.js';
 
 /** Where a command's text comes from: the argument, --file, or stdin. */
@@ -62,12 +62,13 @@ async function readText(op: string, arg: string | undefined, f: InputFlags, requ
 
 /** Loads the model, applying --threads first so loading already uses them. */
 async function load(f: { model: string; threads?: number }): Promise<InferenceModel> {
+  keepYoungGenerationSmall();
   if (f.threads) setThreads(f.threads);
   return loadForInference(f.model);
 }
 
 function decoderPipeline(m: InferenceModel, op: string): TextGenerationPipeline {
-  if (!isCausalLM(m.model)) throw new StrataError('unsupported', op, `${m.architecture} is not a decoder-only language model`);
+  if (m.model.kind !== 'decoder-only') throw new StrataError('unsupported', op, `${m.architecture} is not a decoder-only language model`);
   if (!m.tokenizer) throw new StrataError('argument', op, `${m.path} has no tokenizer`);
   return new TextGenerationPipeline(m.model, m.tokenizer);
 }
@@ -208,7 +209,7 @@ async function runClassify(arg: string | undefined, f: ClassifyFlags, io: CliIO)
     }
     result = classifyWithHead(head, m.tokenizer, text, labels);
     method = 'head';
-  } else if (isCausalLM(m.model)) {
+  } else if (m.model.kind === 'decoder-only') {
     if (!f.labels) throw new StrataError('argument', 'classify', `${m.architecture} has no classification head: give the candidate labels with --labels a,b,c (zero-shot)`);
     const r = decoderPipeline(m, 'classify').classifyZeroShot(text, f.labels);
     result = r.labels.map((label, i) => ({ label, score: r.scores[i]! }));
