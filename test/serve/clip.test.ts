@@ -145,7 +145,8 @@ describe('strata serve: a CLIP model', () => {
       .toBuffer();
     const { status, json } = await post('/v1/embeddings', { model: 'tiny-clip', input: [`data:image/png;base64,${wide.toString('base64')}`] });
     assert.equal(status, 400);
-    assert.equal(json.error?.code, 'invalid_image');
+    assert.equal(json.error?.code, 'image_too_large');
+    assert.equal(json.error?.param, 'input[0]');
     assert.match(json.error!.message, /over the limit/);
   });
 

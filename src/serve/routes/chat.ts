@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ChatMessage } from '../../tokenizers/tokenizer.js';
 import { type ServeContext, hostFor } from '../context.js';
-import { type ImageUrlPart, checkImageUrl, decodeChatImages } from '../images.js';
+import { type ImageUrlPart, checkImageUrl, decodeImageParts } from '../images.js';
 import { badRequest } from '../errors.js';
 import { type DoneEvent, type ResponseShape, completionBudget, finishReason, requireGenerator, respond, samplingOptions, usage } from '../generation.js';
 import type { ModelInfo, WireChatPart, WireGenerateOptions, WireLogprob, WireToken, WireVisualMessage } from '../protocol.js';
@@ -123,7 +123,7 @@ async function captionChat(body: ChatCompletionBody, ctx: ServeContext, reply: F
   if (parts.length === 0) throw badRequest(`Model '${host.info.id}' (${host.info.architecture}) is an image captioner: send an image_url part in the messages.`, 'messages', 'image_required');
   if (body.logprobs) throw badRequest('logprobs are not available from an image captioner.', 'logprobs', 'invalid_value');
   if (responseFormat(body)) throw badRequest('response_format is not available from an image captioner.', 'response_format', 'invalid_value');
-  const images = await decodeChatImages(parts);
+  const images = await decodeImageParts(parts);
   const [prompt] = await host.prepare([{ visualChat: [], images: [] }]);
   const requested = body.max_completion_tokens ?? body.max_tokens ?? undefined;
   const param = body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
@@ -143,7 +143,7 @@ export function registerChatRoute(app: FastifyInstance, ctx: ServeContext): void
     const messages = visual ? null : toChatMessages(body.messages, host.info);
     if (body.top_logprobs != null && !body.logprobs) throw badRequest('top_logprobs needs logprobs: true.', 'top_logprobs', 'invalid_value');
     const format = responseFormat(body);
-    const images = visual ? await decodeChatImages(visual.images) : [];
+    const images = visual ? await decodeImageParts(visual.images) : [];
     const [prompt] = await host.prepare([visual ? { visualChat: visual.messages, images } : { chat: messages! }]);
     const requested = body.max_completion_tokens ?? body.max_tokens ?? undefined;
     const param = body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
