@@ -163,8 +163,11 @@ describe('features and training on espeak-ng speech', { skip: noEspeak }, () => 
   });
 });
 
-describe('zoo/asr-espeak', { skip: noEspeak }, () => {
-  const dir = path.join(import.meta.dirname, '../../zoo/asr-espeak');
+const zooDir = path.join(import.meta.dirname, '../../zoo/asr-espeak');
+const noZoo = fs.existsSync(path.join(zooDir, 'eval_results.json')) ? false : 'zoo/asr-espeak is not built (node --import tsx scripts/zoo/asr-espeak.ts)';
+
+describe('zoo/asr-espeak', { skip: noEspeak || noZoo }, () => {
+  const dir = zooDir;
 
   test('transcribes held-out espeak-ng sentences within the WER on its card', async () => {
     const config = JSON.parse(fs.readFileSync(path.join(dir, 'train_config.json'), 'utf8')) as TrainAsrConfig;
