@@ -6,7 +6,7 @@ import type { Tensor } from '../tensor.js';
 import { enableGrad, record } from '../grad-mode.js';
 import { backend } from '../../backend/index.js';
 import { grad as autogradGrad } from '../../autograd/engine.js';
-import { asFloat, computeDType, empty, expectFloat, expectRank } from './common.js';
+import { asFloat, computeDType, emptyOverwritten, expectFloat, expectRank } from './common.js';
 import { add, maskedFill, mul, where } from './elementwise.js';
 import { matmul } from './linalg.js';
 import { softmax } from './nn.js';
@@ -99,7 +99,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   const dt = computeDType(q, k, v);
   const scale = options.scale ?? 1 / Math.sqrt(dims.d);
   const m = additiveMask(options.mask, dims, dt, 'attention');
-  const buf = empty(dt, [dims.b, dims.t, dims.hq, dims.d]); // (B, T, H, D)
+  const buf = emptyOverwritten(dt, [dims.b, dims.t, dims.hq, dims.d]); // (B, T, H, D), every row written
   const out = transpose(buf, 1, 2); // (B, H, T, D)
   if (out.size > 0) {
     backend().attention({

@@ -10,6 +10,22 @@ export function empty(dtype: DType, shape: Shape): Tensor {
   return new Tensor(allocStorage(dtype, numel(shape)), dtype, shape);
 }
 
+/** From this size on, skipping the zero fill saves a pass over memory worth the slower allocation. */
+const OVERWRITTEN_MIN_BYTES = 1 << 16;
+
+/**
+ * A fresh contiguous tensor for a kernel that writes every element of it (GEMM, attention): large
+ * f32/f64 buffers come uninitialized from Node (Buffer.allocUnsafeSlow), skipping a zero fill the
+ * kernel would overwrite at once. Use `empty` wherever a kernel accumulates or writes only part.
+ */
+export function emptyOverwritten(dtype: DType, shape: Shape): Tensor {
+  const n = numel(shape);
+  const width = dtype === 'f32' ? 4 : dtype === 'f64' ? 8 : 0;
+  if (width === 0 || n * width < OVERWRITTEN_MIN_BYTES || typeof Buffer === 'undefined') return empty(dtype, shape);
+  const bytes = Buffer.allocUnsafeSlow(n * width).buffer;
+  return new Tensor(width === 4 ? new Float32Array(bytes, 0, n) : new Float64Array(bytes, 0, n), dtype, shape);
+}
+
 /** The float dtype an op computes in: f64 stays f64, everything else becomes f32. */
 export function computeDType(...ts: Tensor[]): 'f32' | 'f64' {
   return ts.some((t) => t.dtype === 'f64') ? 'f64' : 'f32';

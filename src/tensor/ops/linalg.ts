@@ -5,7 +5,7 @@ import type { Tensor } from '../tensor.js';
 import { isGradEnabled, record } from '../grad-mode.js';
 import { backend } from '../../backend/index.js';
 import type { GemmEpilogue, MatOperand } from '../../backend/backend.js';
-import { asFloat, computeDType, denseFloat, empty, expectFloat } from './common.js';
+import { asFloat, computeDType, denseFloat, emptyOverwritten, expectFloat } from './common.js';
 import { sum } from './reduce.js';
 import { gelu, sumToShape } from './elementwise.js';
 import { contiguous, expand, reshape, squeeze, transpose, unsqueeze } from './views.js';
@@ -72,7 +72,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const eb = expand(asFloat(b, dt), [...batchShape, k, n]);
   const oa = gemmOperand(ea, batchShape);
   const ob = gemmOperand(eb, batchShape);
-  const out = empty(dt, [...batchShape, m, n]);
+  const out = emptyOverwritten(dt, [...batchShape, m, n]); // the GEMM writes all of it (zeros when k = 0)
   const batch = numel(batchShape);
   if (batch > 0 && m > 0 && n > 0) backend().matmul(oa, ob, out.data as FloatArray, m, n, k, batch);
   return record('matmul', [a, b], out, (g) => [
@@ -121,7 +121,7 @@ function linearWith(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, 
 function biasedGemm(x2: Tensor, weight: Tensor, bias: Tensor, epilogue?: GemmEpilogue): Tensor {
   const [m, k] = x2.shape as [number, number];
   const n = weight.shape[0]!;
-  const out = empty(weight.dtype, [m, n]);
+  const out = emptyOverwritten(weight.dtype, [m, n]); // every row starts as the bias
   const b = denseFloat(bias);
   const od = out.data as FloatArray;
   for (let r = 0; r < m; r++) od.set(b, r * n);
