@@ -318,6 +318,9 @@ export async function trainAsr(given: TrainAsrConfig, options: { resume?: boolea
   const trained = trainSpeechTokenizer(new Set(data.train.map((u) => u.text)), { vocabSize: c.vocabSize, maxLength: c.maxTargetPositions });
   saveTrainedTokenizer(c.out, trained);
   const tokenizer = hfTokenizerFromJson({ tokenizer: trained.tokenizerJson, config: trained.tokenizerConfig, source: c.out });
+  // every transcript must fit the decoder (prompt, tokens, <|endoftext|>): found now, not hours in
+  const longest = Math.max(...[...data.train, ...data.heldOut].map((u) => tokenizer.encode(` ${u.text}`).length));
+  check(longest + 3 <= c.maxTargetPositions, `the longest transcript is ${longest} tokens: with the prompt and <|endoftext|> it needs maxTargetPositions >= ${longest + 3} (got ${c.maxTargetPositions}; a smaller vocabulary makes longer transcripts)`);
   const spec = featureSpecOf(c);
   writeFileAtomic(path.join(c.out, 'preprocessor_config.json'), json(speechPreprocessorConfig(spec)));
 
