@@ -15,3 +15,4 @@ export * from './ops/conv.js';
 export * from './ops/rope.js';
 export * from './ops/attention.js';
 export * from './ops/loss.js';
+export * from './ops/ctc.js';
