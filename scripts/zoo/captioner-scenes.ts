@@ -72,8 +72,16 @@ const holdOut = parseHoldOut(config.holdOut);
 const p = await loadCaptionPipeline(config.out);
 const common = { count: testScenes, imageSize: config.imageSize, holdOut, twoObjects: config.twoObjects };
 const started = Date.now();
-const seen = evaluateCaptions(p.model, p.tokenizer, p.processor, sceneDataset({ ...common, seed: config.seed + 7_000_001 }));
-const heldOut = evaluateCaptions(p.model, p.tokenizer, p.processor, sceneDataset({ ...common, seed: config.seed + 8_000_009, combos: 'held-out' }));
+const seenScenes = [...sceneDataset({ ...common, seed: config.seed + 7_000_001 })];
+const heldOutScenes = [...sceneDataset({ ...common, seed: config.seed + 8_000_009, combos: 'held-out' })];
+const seen = evaluateCaptions(p.model, p.tokenizer, p.processor, seenScenes);
+const heldOut = evaluateCaptions(p.model, p.tokenizer, p.processor, heldOutScenes);
+// where the errors are: scenes of one object against scenes of two (which need the relation)
+const split = (scenes: typeof seenScenes, objects: number) => {
+  const subset = scenes.filter((s) => s.objects.length === objects);
+  return { exactMatch: evaluateCaptions(p.model, p.tokenizer, p.processor, subset).exactMatch, count: subset.length };
+};
+const breakdown = { seen: [split(seenScenes, 1), split(seenScenes, 2)], heldOut: [split(heldOutScenes, 1), split(heldOutScenes, 2)] };
 const evalSeconds = (Date.now() - started) / 1000;
 
 fs.rmSync(out, { recursive: true, force: true });
@@ -88,6 +96,7 @@ const results = {
   train_seconds: r.seconds,
   steps: r.steps,
   stage1_steps: stage1 > 0 && stage1 < config.steps ? stage1 : null,
+  by_objects: { seen: { one: breakdown.seen[0], two: breakdown.seen[1] }, held_out: { one: breakdown.heldOut[0], two: breakdown.heldOut[1] } },
 };
 fs.writeFileSync(path.join(out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
 const mb = fs.statSync(path.join(out, 'model.safetensors')).size / 1e6;
@@ -125,6 +134,11 @@ periodic evaluation used. A two-object scene has two correct captions — "A lef
 "B right of A" — since the generator picks the first object at random and the image cannot say
 which it picked; both are references. Exact match compares whole captions; BLEU-4 is corpus-level
 (modified n-gram precisions 1–4 clipped by the references, brevity penalty). Scoring both sets took ${evalSeconds.toFixed(0)} s.
+
+By scene: one object is captioned exactly in ${pct(breakdown.seen[0]!.exactMatch)} of ${breakdown.seen[0]!.count} seen and ${pct(breakdown.heldOut[0]!.exactMatch)} of ${breakdown.heldOut[0]!.count} held-out
+scenes; two objects in ${pct(breakdown.seen[1]!.exactMatch)} of ${breakdown.seen[1]!.count} seen and ${pct(breakdown.heldOut[1]!.exactMatch)} of ${breakdown.heldOut[1]!.count} held-out scenes. Colour, shape
+and size it has; the relation between two objects (and which attributes go with which object) is
+what it gets wrong most, and a held-out object makes that worse.
 
 | reference | generated (greedy) |
 |---|---|
