@@ -142,6 +142,22 @@ export function readGenerationConfig(dir: string): GenerationConfig | null {
 }
 
 /**
+ * config.json fields that transformers 5 validates as floats: JSON.stringify writes 1 for 1.0, and
+ * its strict config classes refuse an int there (`initializer_factor expected float, got int`).
+ */
+const FLOAT_CONFIG_FIELDS = [
+  'initializer_factor', 'initializer_range', 'init_std', 'layer_norm_eps', 'layer_norm_epsilon', 'rms_norm_eps', 'logit_scale_init_value',
+  'dropout', 'attention_dropout', 'activation_dropout', 'hidden_dropout_prob', 'attention_probs_dropout_prob', 'attn_pdrop', 'resid_pdrop', 'embd_pdrop',
+  'encoder_layerdrop', 'decoder_layerdrop',
+];
+const INTEGRAL_FLOAT_FIELD = new RegExp(`("(?:${FLOAT_CONFIG_FIELDS.join('|')})": )(-?\\d+)(?=,?\n)`, 'g');
+
+/** config.json text as transformers reads it: indented JSON, float fields with a decimal point (1 -> 1.0) at any depth. */
+export function configJsonText(config: object): string {
+  return `${JSON.stringify(config, null, 2)}\n`.replace(INTEGRAL_FLOAT_FIELD, '$1$2.0');
+}
+
+/**
  * Writes a Hugging Face directory: config.json, model.safetensors (one file; tensors keyed by
  * checkpoint name) and, when given, generation_config.json. Creates the directory if needed.
  */
@@ -154,7 +170,7 @@ export function writeHFDirectory(dir: string, config: object, tensors: Record<st
   const writeJson = (name: string, value: object) => {
     const file = path.join(dir, name);
     try {
-      fs.writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
+      fs.writeFileSync(file, name === CONFIG_FILE ? configJsonText(value) : `${JSON.stringify(value, null, 2)}\n`);
     } catch (err) {
       throw new StrataError('io', file, `cannot write file (${err instanceof Error ? err.message : String(err)})`);
     }

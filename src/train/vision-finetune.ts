@@ -518,19 +518,6 @@ export interface VisionFinetuneResult extends AdaptResult {
   testExamples: number;
 }
 
-/**
- * config.json fields that transformers 5 validates as floats: JSON.stringify writes 1 for 1.0, and
- * its strict config classes refuse an int there (`initializer_factor expected float, got int`).
- */
-const FLOAT_FIELDS = ['initializer_factor', 'initializer_range', 'layer_norm_eps', 'attention_dropout', 'logit_scale_init_value', 'hidden_dropout_prob', 'attention_probs_dropout_prob', 'dropout'];
-
-/** Rewrites integral values of FLOAT_FIELDS in a config.json with a decimal point (1 -> 1.0). */
-export function writeFloatFields(file: string): void {
-  const text = fs.readFileSync(file, 'utf8');
-  const re = new RegExp(`("(?:${FLOAT_FIELDS.join('|')})": )(-?\\d+)(?=[,\\n}])`, 'g');
-  writeFileAtomic(file, [Buffer.from(text.replace(re, '$1$2.0'))]);
-}
-
 /** Fine-tunes (or probes) the vision tower of `c.model` on a scene task and writes RUN (see the file comment). */
 export async function visionFinetune(given: VisionFinetuneConfig, options: { resume?: boolean; onLog?(message: string): void } & TrainerCallbacks = {}): Promise<VisionFinetuneResult> {
   const c = validateVisionFinetuneConfig(given);
@@ -556,7 +543,6 @@ export async function visionFinetune(given: VisionFinetuneConfig, options: { res
   if (c.method === 'lora') unloadLora(setup.model, { merge: true });
   const label2id = Object.fromEntries(labels.map((l, i) => [l, i]));
   saveModel(c.out, setup.model, { ...setup.config, label2id } as unknown as ModelConfig, { architecture: setup.architecture });
-  writeFloatFields(path.join(c.out, 'config.json'));
   writeFileAtomic(path.join(c.out, PREPROCESSOR_CONFIG_FILE), [Buffer.from(`${JSON.stringify(imageProcessorConfigToJson(setup.processor), null, 2)}\n`)]);
   writeFileAtomic(path.join(c.out, 'eval_results.json'), [Buffer.from(`${JSON.stringify({ split: 'test', task, examples: test.count, ...r.test }, null, 2)}\n`)]);
   return { ...r, out: c.out, task, labels, trainExamples: train.count, testExamples: test.count };
