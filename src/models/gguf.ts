@@ -35,6 +35,27 @@ export function ggufMetadata(file: GgufFile): Record<string, unknown> {
   return out;
 }
 
+/**
+ * Metadata for loading, read-only and built once per file: string arrays stay the arrays the
+ * reader made and numeric arrays their typed arrays (the tokenizer reads both). ggufMetadata's
+ * copies cost a 32k-token vocabulary ≈ 1.5 MB of heap per call (boxed scores, copied token
+ * lists), garbage a short `strata generate` run never collects and so carries in its peak RSS.
+ */
+const leanCache = new WeakMap<GgufFile, Readonly<Record<string, unknown>>>();
+function leanMetadata(file: GgufFile): Readonly<Record<string, unknown>> {
+  let out = leanCache.get(file);
+  if (!out) {
+    const md: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(file.metadata)) {
+      const flat = v.type === 'array' && (v.itemType === 'string' || v.itemType === 'bool' || (v.itemType !== 'array' && !(v.value instanceof BigInt64Array) && !(v.value instanceof BigUint64Array)));
+      md[k] = flat ? v.value : ggufPlain(v);
+    }
+    out = md;
+    leanCache.set(file, out);
+  }
+  return out;
+}
+
 /** GGUF tensor name -> Hugging Face LLaMA key. */
 function hfName(name: string): string | null {
   const fixed: Record<string, string> = {
@@ -62,7 +83,7 @@ function hfName(name: string): string | null {
 
 /** The LLaMA config a llama-architecture GGUF file describes. */
 export function ggufLlamaConfig(file: GgufFile, source: string): LlamaConfig {
-  const md = ggufMetadata(file);
+  const md = leanMetadata(file);
   const arch = md['general.architecture'];
   if (arch !== 'llama') {
     throw new StrataError('unsupported', source, `GGUF architecture '${String(arch)}' is not supported (supported: ${GGUF_ARCHITECTURES.join(', ')})`);
@@ -126,7 +147,7 @@ export function loadGgufLlama(file: string, gguf: GgufFile = readGguf(file)): { 
   const model = new LlamaForCausalLM(config, source);
   const unused = source.unused();
   if (unused.length) throw new StrataError('io', file, `tensors the llama model does not use: ${unused.slice(0, 5).join(', ')}`);
-  const md = ggufMetadata(gguf);
+  const md = leanMetadata(gguf);
   const tokenizer = md['tokenizer.ggml.model'] !== undefined ? tokenizerFromGguf(md, { source: file }) : null;
   model.eval();
   return { model, config, tokenizer, gguf };
@@ -158,7 +179,7 @@ function gpt2HfName(name: string): string | null {
 
 /** The GPT-2 config a gpt2-architecture GGUF file describes (projection weights in (out, in) layout). */
 export function ggufGpt2Config(file: GgufFile, source: string): GPT2Config {
-  const md = ggufMetadata(file);
+  const md = leanMetadata(file);
   const need = (key: string): number => {
     const v = md[`gpt2.${key}`];
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new StrataError('io', source, `metadata 'gpt2.${key}' is missing or not a number`);
@@ -197,7 +218,7 @@ export function loadGgufGpt2(file: string, gguf: GgufFile = readGguf(file)): { m
   }
   const source = new ParamSource({ dir: path.dirname(file), source: file, tensors, fileOf }, { halfPrecision: 'keep', basePrefix: 'transformer.', modelName: `GPT2LMHeadModel (${path.basename(file)})` });
   const model = new GPT2LMHeadModel(config, source);
-  const md = ggufMetadata(gguf);
+  const md = leanMetadata(gguf);
   const tokenizer = md['tokenizer.ggml.model'] !== undefined ? tokenizerFromGguf(md, { source: file }) : null;
   model.eval();
   return { model, config, tokenizer, gguf };
@@ -255,7 +276,7 @@ export async function loadGgufModel(file: string): Promise<InferenceModel> {
     return { model, tokenizer, format: 'gguf', path: file, modelType: 'gpt2', architecture: 'GPT2LMHeadModel', card: model.card, generationDefaults: {}, info: { config, gguf: { version: gguf.version, tensors: gguf.tensorInfos.length } } };
   }
   const { model, config, tokenizer, gguf } = loadGgufLlama(file, file0);
-  const md = ggufMetadata(gguf);
+  const md = leanMetadata(gguf);
   return {
     model,
     tokenizer,
