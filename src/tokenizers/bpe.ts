@@ -11,6 +11,7 @@
 
 import { StrataError } from '../errors.js';
 import { MergeQueue } from './merge-queue.js';
+import type { TokenLookup } from './token-index.js';
 
 const MERGED_AWAY = -1;
 const NOT_A_PIECE = -2;
@@ -180,7 +181,7 @@ export class SentencePieceBpe {
    * @param byteToken id of the token for each byte (<0xXX>), or -1 when the vocabulary has none
    */
   constructor(
-    private readonly tokenId: ReadonlyMap<string, number>,
+    private readonly tokenId: TokenLookup,
     private readonly scores: Float64Array,
     private readonly byteToken: Int32Array,
   ) {}

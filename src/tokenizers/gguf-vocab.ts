@@ -6,6 +6,7 @@
 
 import { StrataError } from '../errors.js';
 import { ByteLevelBpe, SentencePieceBpe } from './bpe.js';
+import { TokenIndex } from './token-index.js';
 import { ChatTemplates, type TemplateTokens } from './chat-template.js';
 import { CHAR_TO_BYTE, PRE_TOKENIZERS, type PreTokenizer, preTokenizerFor, toByteLevel } from './pretokenize.js';
 import {
@@ -153,7 +154,7 @@ export class GgufTokenizer implements Tokenizer {
   readonly preTokenizerName: string | undefined;
   private readonly tokens: string[];
   private readonly attrs: Uint8Array;
-  private readonly tokenIds: Map<string, number>;
+  private readonly tokenIds: TokenIndex;
   private readonly addEos: boolean;
   private readonly addSpacePrefix: boolean;
   /** tokens matched whole in the text before BPE, longest first */
@@ -173,17 +174,14 @@ export class GgufTokenizer implements Tokenizer {
       throw new StrataError('unsupported', meta.source, `tokenizer.ggml.model '${model.slice(0, 32)}' is not supported; supported: 'llama' (SentencePiece BPE), 'gpt2' (byte-level BPE)`);
     }
     this.model = model;
-    const tokens = meta.strings('tokenizer.ggml.tokens').slice();
+    // copied only when an empty token is renamed below: the metadata's array may be shared
+    const listed = meta.strings('tokenizer.ggml.tokens');
+    const tokens = listed.includes('') ? listed.slice() : listed;
     const n = tokens.length;
     if (n === 0) meta.fail('tokenizer.ggml.tokens', 'is empty');
     this.vocabSize = n;
-    this.tokenIds = new Map();
-    for (let i = 0; i < n; i++) {
-      if (tokens[i] === '') tokens[i] = `[EMPTY_${i}]`; // as llama.cpp renames them
-      const prior = this.tokenIds.get(tokens[i]!);
-      if (prior !== undefined) meta.fail('tokenizer.ggml.tokens', `token '${tokens[i]!.slice(0, 40)}' appears twice (ids ${prior} and ${i})`);
-      this.tokenIds.set(tokens[i]!, i);
-    }
+    for (let i = 0; i < n; i++) if (tokens[i] === '') tokens[i] = `[EMPTY_${i}]`; // as llama.cpp renames them
+    this.tokenIds = new TokenIndex(tokens, (prior, i) => meta.fail('tokenizer.ggml.tokens', `token '${tokens[i]!.slice(0, 40)}' appears twice (ids ${prior} and ${i})`));
     this.tokens = tokens;
 
     const scores = new Float64Array(n);
@@ -244,7 +242,7 @@ export class GgufTokenizer implements Tokenizer {
       }
       this.spm = new SentencePieceBpe(this.tokenIds, scores, byteToken);
     } else {
-      this.bpe = new ByteLevelBpe(tokens, this.tokenIds, meta.strings('tokenizer.ggml.merges'), ignoreMerges, meta.source);
+      this.bpe = new ByteLevelBpe(tokens, new Map(tokens.map((t, i) => [t, i])), meta.strings('tokenizer.ggml.merges'), ignoreMerges, meta.source);
     }
     this.pieceBytes = new Array(n);
 
