@@ -29,6 +29,8 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'zoo/asr-espeak' },
     resume: { type: 'boolean', default: false },
     'train-only': { type: 'boolean', default: false },
+    // how the run was actually trained, when it differs from one uninterrupted schedule (goes on the card)
+    'schedule-note': { type: 'string', default: '' },
   },
 });
 
@@ -132,7 +134,7 @@ general speech recognizer (real human speech, noise and other words are beyond i
 | data | sentences and clauses of ${m.minWords}–${m.maxWords} words from the embedded corpora (${m.corpora.split(',').join(', ')}) made only of their ${m.vocabularyWords.toLocaleString('en-US')} most frequent words (letters and apostrophes), deduplicated, split by a seeded hash: ${data.trainSentences.toLocaleString('en-US')} training sentences, ${data.heldOutSentences} held out (never in training; every word of them is heard in training) |
 | speech | espeak-ng (${espeakVersion() ?? 'unknown version'}), voices ${m.voices.split(',').join(', ')}, ${m.speedMin}–${m.speedMax} words per minute, pitch ${m.pitchMin}–${m.pitchMax}, drawn per utterance from a hash of (seed, sentence); ${m.renditions} renditions of each training sentence (${data.train.length.toLocaleString('en-US')} utterances); ${data.dropped} utterances longer than the ${m.chunkSeconds} s window left out |
 | targets | lower case, no punctuation (so is the WER: both sides are normalised the same way) |
-| training | ${r.steps} steps × ${m.batchSize} utterances, teacher-forced cross-entropy, AdamW (lr ${m.lr}, warmup 5%, cosine to 10%, weight decay ${m.weightDecay}), grad-norm clip 1, no augmentation |
+| training | ${r.steps} steps × ${m.batchSize} utterances, teacher-forced cross-entropy, AdamW (lr ${m.lr}, warmup 5%, cosine to 10%, weight decay ${m.weightDecay}), grad-norm clip 1, no augmentation${args['schedule-note'] ? `; ${args['schedule-note']}` : ''} |
 | time | ${Math.round(r.seconds)} s of training (${(r.seconds / 60).toFixed(0)} min) on a 2-core machine shared with other jobs, one thread, nice (${new Date().toISOString().slice(0, 10)}); synthesizing the speech comes on top (a few minutes, cached) |
 | **held-out WER** | **${pct(heldOut.wer)}** (${heldOut.errors} errors in ${heldOut.words} words of ${heldOut.utterances} held-out sentences; ${exact} sentences exactly right), greedy decoding through the transcribe pipeline |
 | training WER | ${pct(train.wer)} (${train.utterances} training utterances, same measurement) |
