@@ -1,4 +1,5 @@
 import v8 from 'node:v8';
+import vm from 'node:vm';
 
 /**
  * Keeps V8's young generation at its initial size (1 MB) instead of letting it double up to
@@ -11,4 +12,30 @@ import v8 from 'node:v8';
  */
 export function keepYoungGenerationSmall(): void {
   v8.setFlagsFromString('--semi-space-growth-factor=1');
+}
+
+let minorGc: (() => void) | null | undefined;
+
+/**
+ * A function that runs a young-generation collection (a scavenge), for a decode loop to call
+ * after each token; null where V8 does not offer one. A decode step leaves ≈ 1 MB of tensor
+ * buffers behind, outside V8's heap, and V8 scavenges only when its young generation of JS
+ * objects fills, every 3–4 tokens on a 768-wide model: those buffers pile up in malloc's heap
+ * meanwhile. Collecting each step frees them while they are the last step's, ≈ 3 MB less at the
+ * peak of a `strata generate` run on the 133 MB Q8_0 bench model, for ≈ 0.5 ms a token (the
+ * young generation is 1 MB, see keepYoungGenerationSmall, and holds little that survives).
+ */
+export function youngCollector(): (() => void) | null {
+  if (minorGc === undefined) {
+    minorGc = null;
+    try {
+      // --expose-gc at run time puts gc() on contexts created after it, not on this one
+      v8.setFlagsFromString('--expose-gc');
+      const gc: unknown = vm.runInNewContext('gc');
+      if (typeof gc === 'function') minorGc = () => (gc as (o: { type: 'minor' }) => void)({ type: 'minor' });
+    } catch {
+      minorGc = null;
+    }
+  }
+  return minorGc;
 }

@@ -41,6 +41,12 @@ export interface GenerateOptions extends SamplingOptions {
    * part of the output.
    */
   constraint?: TokenConstraint | (() => TokenConstraint);
+  /**
+   * Collects the garbage of a forward pass: called after each step and, in a prefill of more
+   * than one token per row, between layers (each layer leaves ≈ 70 KB a token of intermediate
+   * tensors). The CLI passes a young-generation GC (src/cli/memory.ts).
+   */
+  collect?: () => void;
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -116,10 +122,15 @@ function constraintFor(c: GenerateOptions['constraint'], i: number): TokenConstr
   return c.clone();
 }
 
-/** Last-position logits of each row as Float32Arrays: logits (B, 1, V). */
+/**
+ * Last-position logits of each row as Float32Arrays: logits (B, 1, V). They are views of the
+ * forward's own output where it is f32 and contiguous (a fresh tensor each step, dropped after
+ * it, so masking and penalties may write into it); copying it cost 4V bytes of garbage a token.
+ */
 function rowsOf(logits: Tensor): Float32Array[] {
   const [b, , v] = logits.shape as [number, number, number];
-  const flat = logits.toFloat32Array();
+  const c = logits.dtype === 'f32' ? logits.contiguous() : null;
+  const flat = c && c.data instanceof Float32Array ? c.data.subarray(c.offset, c.offset + b * v) : logits.toFloat32Array();
   return Array.from({ length: b }, (_, i) => flat.subarray(i * v, (i + 1) * v));
 }
 
@@ -195,7 +206,8 @@ export class Decoding {
     }
     const b = this.rows.length;
     const mask = this.padded ? fromArray(Uint8Array.from(this.valid.flat(), Number), [b, this.valid[0]!.length], { dtype: 'bool' }) : undefined;
-    const logits = noGrad(() => this.model.forward(this.input, { cache: this.cache, attentionMask: mask, positionIds: this.positions, lastOnly: true }));
+    const afterLayer = this.input.shape[1]! > 1 ? this.o.collect : undefined;
+    const logits = noGrad(() => this.model.forward(this.input, { cache: this.cache, attentionMask: mask, positionIds: this.positions, lastOnly: true, afterLayer }));
     if (this.steps++ === 0) this.prefillMs = performance.now() - this.started;
     const lastRows = rowsOf(logits);
     const next = new Int32Array(b).fill(this.pad);
@@ -241,6 +253,7 @@ export class Decoding {
       // the token fed next sits right after each row's prompt and generated tokens so far
       this.positions = fromArray(Int32Array.from(this.rows.map((r) => r.prompt.length + r.tokens.length - 1)), [b, 1], { dtype: 'i32' });
     }
+    this.o.collect?.();
     return out;
   }
 

@@ -346,7 +346,10 @@ export class LlamaModel extends Module {
     const full = decoderMask(step, null);
     const windowed = this.config.sliding_window !== null ? decoderMask(step, this.config.sliding_window) : null;
     let x = options.inputsEmbeds ? checkedEmbeds(options.inputsEmbeds, step, this.config.hidden_size) : this.embedTokens.forward(ids); // (B, T, C)
-    for (const layer of this.layers) x = layer.forward(x, { cos, sin, mask: layer.windowed ? windowed : full, cache: options.cache });
+    for (const layer of this.layers) {
+      x = layer.forward(x, { cos, sin, mask: layer.windowed ? windowed : full, cache: options.cache });
+      options.afterLayer?.();
+    }
     options.cache?.advance(step.t);
     if (options.lastOnly) x = x.slice(1, step.t - 1, step.t); // (B, 1, C)
     return this.norm.forward(x);

@@ -62,6 +62,11 @@ export interface DecoderForwardOptions {
    * Supported by the llama family.
    */
   inputsEmbeds?: Tensor;
+  /**
+   * Called between layers, once the layer's intermediate tensors are garbage (generation collects
+   * them there during a long prefill). Supported by the llama family.
+   */
+  afterLayer?: () => void;
 }
 
 /** A decoder-only language model (GPT-2, LLaMA and its configurations). */

@@ -10,7 +10,7 @@ import { streamGenerate } from '../../generation/generate.js';
 import { loadForInference, type InferenceModel } from '../../pipelines/load.js';
 import type { ChatMessage } from '../../tokenizers/tokenizer.js';
 import type { CliIO } from '../io.js';
-import { keepYoungGenerationSmall } from '../memory.js';
+import { keepYoungGenerationSmall, youngCollector } from '../memory.js';
 import { addSamplingFlags, collect, numberIn, positiveInt, type SamplingFlags } from '../options.js';
 
 export type { SamplingFlags };
@@ -85,7 +85,7 @@ async function runGenerate(f: GenerateFlags, io: CliIO): Promise<void> {
     if (!m.tokenizer) throw new StrataError('argument', 'generate', `${f.model} has no tokenizer: use --prompt-ids`);
     ids = m.tokenizer.encode(f.prompt!, { addSpecialTokens: true });
   }
-  const o = clampToContext(model, ids.length, samplingOptions(m, f));
+  const o: GenerateOptions = { ...clampToContext(model, ids.length, samplingOptions(m, f)), collect: youngCollector() ?? undefined };
   if (f.numBeams && f.numBeams > 1) {
     const [best] = beamSearch(model, ids, { numBeams: f.numBeams, maxTokens: o.maxTokens, lengthPenalty: f.lengthPenalty, stopTokens: o.stopTokens, tokenizer: o.tokenizer });
     const r: GenerationResult = {
