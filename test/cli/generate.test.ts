@@ -56,6 +56,11 @@ describe('strata generate / chat / inspect', () => {
     assert.ok(r.timings.prefill_tokens_per_s > 0 && r.timings.decode_tokens_per_s > 0);
     const b = cli('generate', '--model', dir, '--prompt-ids', '9906,11,1917', '--max-tokens', '6', '--temperature', '0', '--json');
     assert.deepEqual(JSON.parse(b.stdout).tokens, r.tokens);
+    // without the optimizing compiler the same tokens and text come out
+    const c = cli('generate', '--model', dir, '--prompt', 'Hello, world', '--max-tokens', '6', '--temperature', '0', '--json', '--low-memory');
+    assert.equal(c.status, 0, c.stderr);
+    const rc = JSON.parse(c.stdout);
+    assert.deepEqual([rc.tokens, rc.text], [r.tokens, r.text]);
   });
 
   test('seeded sampling repeats; streamed text equals the JSON text', () => {

@@ -10,7 +10,7 @@ import { streamGenerate } from '../../generation/generate.js';
 import { loadForInference, type InferenceModel } from '../../pipelines/load.js';
 import type { ChatMessage } from '../../tokenizers/tokenizer.js';
 import type { CliIO } from '../io.js';
-import { keepYoungGenerationSmall, youngCollector } from '../memory.js';
+import { keepYoungGenerationSmall, withoutOptimizingCompiler, youngCollector } from '../memory.js';
 import { addSamplingFlags, collect, numberIn, positiveInt, type SamplingFlags } from '../options.js';
 
 export type { SamplingFlags };
@@ -20,6 +20,7 @@ export interface GenerateFlags extends SamplingFlags {
   promptIds?: number[];
   numBeams?: number;
   lengthPenalty?: number;
+  lowMemory?: boolean;
 }
 
 function idList(v: string): number[] {
@@ -76,6 +77,7 @@ export function jsonLine(r: GenerationResult, extra: Record<string, unknown> = {
 async function runGenerate(f: GenerateFlags, io: CliIO): Promise<void> {
   if ((f.prompt === undefined) === (f.promptIds === undefined)) throw new StrataError('argument', 'generate', 'give exactly one of --prompt and --prompt-ids');
   keepYoungGenerationSmall();
+  if (f.lowMemory) withoutOptimizingCompiler();
   if (f.threads) setThreads(f.threads);
   const m = await loadForInference(f.model);
   const model = requireDecoder(m);
@@ -170,6 +172,7 @@ export function registerGenerate(program: Command, io: CliIO): void {
     .option('--prompt-ids <IDS>', 'the prompt as comma-separated token ids', idList)
     .option('--num-beams <N>', 'beam search with N beams', positiveInt(64))
     .option('--length-penalty <X>', 'beam score = logprob / length^X', numberIn('length-penalty', -10, 10))
+    .option('--low-memory', "run without V8's optimizing compiler: a smaller peak RSS (≈ 7 MB), slower sampling at a temperature")
     .action((opts: GenerateFlags) => runGenerate(opts, io));
   addSamplingFlags(program.command('chat').description('chat with a language model through its chat template (one user message per input line)'))
     .option('--system <TEXT>', 'a system message')
