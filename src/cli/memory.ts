@@ -42,10 +42,11 @@ export function youngCollector(): (() => void) | null {
 
 /**
  * Turns V8's optimizing compiler (TurboFan) off for the rest of the process: its code pages in
- * Node's binary and its compilation zones are ≈ 6–8 MB of a `strata generate` run's peak (the
- * 133 MB Q8_0 bench model: 174 -> 166.5 MB, 1.34x -> 1.28x the file). Greedy decoding spends its
- * time in native kernels and runs as fast without it; sampling at a temperature loops over the
- * vocabulary in JS each token and decodes ≈ 20% slower. Opt-in (`--low-memory`) for that reason.
+ * Node's binary and its compilation zones are ≈ 7 MB of a `strata generate` run's peak (the 133 MB
+ * Q8_0 bench model: 174 -> 166.5 MB, 1.34x -> 1.28x the file, when set before the CLI's code runs,
+ * see ./early.ts). The JS around the kernels (tensor plumbing, sampling loops over the vocabulary)
+ * then runs unoptimized: decode ≈ 14% slower greedy, ≈ 22% sampling at a temperature, on 1 thread.
+ * Opt-in (`--low-memory`) for that cost.
  */
 export function withoutOptimizingCompiler(): void {
   v8.setFlagsFromString('--no-opt');
