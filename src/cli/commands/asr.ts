@@ -2,11 +2,11 @@
 // RUN ends as a Hugging Face directory that `strata transcribe` and `strata serve` run unchanged.
 
 import type { Command } from 'commander';
-import { setThreads } from '../../backend/threads.js';
 import { TRAIN_ASR_DEFAULTS, type TrainAsrConfig, trainAsr } from '../../train/asr.js';
 import type { CliIO } from '../io.js';
 import { fraction, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
-import { TrainingProgress, formatDuration } from '../progress.js';
+import { formatDuration } from '../progress.js';
+import { configFromFlags, runWithProgress, withRunOptions } from '../training-run.js';
 
 type TrainAsrFlags = Partial<Omit<TrainAsrConfig, 'out'>> & { out: string; resume: boolean; threads?: number; json: boolean };
 
@@ -14,7 +14,7 @@ const pct = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ?
 
 export function registerAsr(program: Command, io: CliIO): void {
   const d = TRAIN_ASR_DEFAULTS;
-  program
+  const trainAsrCommand = program
     .command('train-asr')
     .description('train a small Whisper from scratch on sentences spoken by espeak-ng (speech recognition); RUN ends as a Hugging Face directory')
     .requiredOption('--out <RUN>', 'the run folder: checkpoints, metrics.jsonl, the WAV cache (data/) and the final model')
@@ -46,38 +46,19 @@ export function registerAsr(program: Command, io: CliIO): void {
     .option('--ffn-dim <N>', `MLP width (default ${d.ffnDim})`, positiveInt(1 << 16))
     .option('--max-target-positions <T>', `decoder positions (default ${d.maxTargetPositions})`, positiveInt(4096))
     .option('--vocab-size <V>', `upper bound of the transcript tokenizer's vocabulary (default ${d.vocabSize})`, positiveInt(1 << 20))
-    .option('--eval-sentences <N>', `held-out and training utterances per evaluation (default ${d.evalSentences})`, positiveInt(1e6))
-    .option('--seed <S>', `seed for data, init and order (default ${d.seed})`, nonNegativeInt)
-    .option('--checkpoint-every <N>', `steps between checkpoints (default ${d.checkpointEvery}; 0 = end only)`, nonNegativeInt)
-    .option('--eval-every <N>', `steps between evaluations (default ${d.evalEvery}; 0 = end only)`, nonNegativeInt)
-    .option('--resume', 'continue the run in --out from its latest checkpoint', false)
-    .option('--threads <N>', 'native threads', positiveInt(1024))
-    .option('--json', 'print one JSON line with the result (no progress)', false)
-    .action(async (f: TrainAsrFlags) => {
-      if (f.threads) setThreads(f.threads);
-      const given = Object.fromEntries(Object.entries(f).filter(([k, v]) => v !== undefined && (k in d || k === 'warmupSteps')));
-      const c: TrainAsrConfig = { ...d, ...given, out: f.out };
-      const progress = new TrainingProgress(io, { quiet: f.json });
-      try {
-        const r = await trainAsr(c, {
-          resume: f.resume,
-          onLog: (m) => progress.log(m),
-          onStart: (s) => progress.start(s.startStep, s.totalSteps, `${s.resumedFrom ? `resuming from ${s.resumedFrom}` : 'training from step 0'}: ${s.trainableParameters.toLocaleString('en-US')} parameters, ${s.totalSteps} steps`),
-          onStep: (rec) => progress.step(rec),
-        });
-        progress.stop();
-        const summary = {
-          out: r.out, steps: r.steps, loss: r.lastLoss, eval: r.eval, parameters: r.parameters, held_out_wer: r.eval?.['val_wer'] ?? null, train_wer: r.eval?.['train_wer'] ?? null,
-          train_utterances: r.data.train.length, held_out_utterances: r.data.heldOut.length, seconds: r.seconds, resumed_from: r.resumedFrom,
-        };
-        if (f.json) io.out(`${JSON.stringify(summary)}\n`);
-        else {
-          io.out(`trained ${r.steps} steps in ${formatDuration(r.seconds)}: loss ${r.lastLoss.toFixed(4)}${r.eval?.['val_loss'] !== undefined ? `, val_loss ${r.eval['val_loss'].toFixed(4)}` : ''}\n`);
-          io.out(`word error rate: held-out ${pct(r.eval?.['val_wer'])}, training ${pct(r.eval?.['train_wer'])}\n`);
-          io.out(`model: ${r.out} (strata transcribe --model ${r.out} AUDIO.wav)\n`);
-        }
-      } finally {
-        progress.stop();
-      }
-    });
+    .option('--eval-sentences <N>', `held-out and training utterances per evaluation (default ${d.evalSentences})`, positiveInt(1e6));
+  withRunOptions(trainAsrCommand, d).action(async (f: TrainAsrFlags) => {
+    const c: TrainAsrConfig = configFromFlags(d, f);
+    const r = await runWithProgress(io, f, (callbacks) => trainAsr(c, callbacks));
+    const summary = {
+      out: r.out, steps: r.steps, loss: r.lastLoss, eval: r.eval, parameters: r.parameters, held_out_wer: r.eval?.['val_wer'] ?? null, train_wer: r.eval?.['train_wer'] ?? null,
+      train_utterances: r.data.train.length, held_out_utterances: r.data.heldOut.length, seconds: r.seconds, resumed_from: r.resumedFrom,
+    };
+    if (f.json) io.out(`${JSON.stringify(summary)}\n`);
+    else {
+      io.out(`trained ${r.steps} steps in ${formatDuration(r.seconds)}: loss ${r.lastLoss.toFixed(4)}${r.eval?.['val_loss'] !== undefined ? `, val_loss ${r.eval['val_loss'].toFixed(4)}` : ''}\n`);
+      io.out(`word error rate: held-out ${pct(r.eval?.['val_wer'])}, training ${pct(r.eval?.['train_wer'])}\n`);
+      io.out(`model: ${r.out} (strata transcribe --model ${r.out} AUDIO.wav)\n`);
+    }
+  });
 }

@@ -9,7 +9,8 @@ import { captionImages, loadCaptionPipeline } from '../../pipelines/caption.js';
 import { TRAIN_CAPTIONER_DEFAULTS, type TrainCaptionerConfig, trainCaptioner } from '../../train/captioner.js';
 import type { CliIO } from '../io.js';
 import { nonNegativeInt, positiveInt, positiveNumber, unitFraction } from '../options.js';
-import { TrainingProgress, formatDuration } from '../progress.js';
+import { formatDuration } from '../progress.js';
+import { configFromFlags, runWithProgress, withRunOptions } from '../training-run.js';
 
 type TrainCaptionerFlags = Partial<Omit<TrainCaptionerConfig, 'out'>> & { out: string; resume: boolean; threads?: number; json: boolean };
 
@@ -38,7 +39,7 @@ export function registerCaption(program: Command, io: CliIO): void {
     });
 
   const d = TRAIN_CAPTIONER_DEFAULTS;
-  program
+  const trainCaptionerCommand = program
     .command('train-captioner')
     .description('train a ViT + GPT-2 captioner on generated scenes (teacher-forced cross-entropy); RUN ends as a Hugging Face directory')
     .requiredOption('--out <RUN>', 'the run folder: checkpoints, metrics.jsonl and the final model')
@@ -60,39 +61,20 @@ export function registerCaption(program: Command, io: CliIO): void {
     .option('--two-objects <X>', `share of two-object scenes (default ${d.twoObjects})`, unitFraction)
     .option('--hold-out <LIST>', `colour+shape combinations kept out of training, comma-separated (default "${d.holdOut}"; "" for none)`)
     .option('--eval-scenes <N>', `scenes per exact-match / BLEU-4 evaluation, seen and held-out each (default ${d.evalScenes})`, positiveInt(1e6))
-    .option('--init-encoder <CLIP>', 'start the ViT encoder from this CLIP directory\'s vision tower (e.g. zoo/clip-scenes)')
-    .option('--seed <S>', `seed for data, init and order (default ${d.seed})`, nonNegativeInt)
-    .option('--checkpoint-every <N>', `steps between checkpoints (default ${d.checkpointEvery}; 0 = end only)`, nonNegativeInt)
-    .option('--eval-every <N>', `steps between evaluations (default ${d.evalEvery}; 0 = end only)`, nonNegativeInt)
-    .option('--resume', 'continue the run in --out from its latest checkpoint', false)
-    .option('--threads <N>', 'native threads', positiveInt(1024))
-    .option('--json', 'print one JSON line with the result (no progress)', false)
-    .action(async (f: TrainCaptionerFlags) => {
-      if (f.threads) setThreads(f.threads);
-      const given = Object.fromEntries(Object.entries(f).filter(([k, v]) => v !== undefined && (k in d || k === 'warmupSteps')));
-      const c: TrainCaptionerConfig = { ...d, ...given, out: f.out };
-      const progress = new TrainingProgress(io, { quiet: f.json });
-      try {
-        const r = await trainCaptioner(c, {
-          resume: f.resume,
-          onLog: (m) => progress.log(m),
-          onStart: (s) => progress.start(s.startStep, s.totalSteps, `${s.resumedFrom ? `resuming from ${s.resumedFrom}` : 'training from step 0'}: ${s.trainableParameters.toLocaleString('en-US')} parameters, ${s.totalSteps} steps`),
-          onStep: (rec) => progress.step(rec),
-        });
-        progress.stop();
-        const e = r.eval ?? {};
-        const summary = {
-          out: r.out, steps: r.steps, loss: r.lastLoss, eval: r.eval, parameters: r.parameters, exact_match_seen: e['val_exact_seen'] ?? null, exact_match_held_out: e['val_exact_heldout'] ?? null,
-          bleu4_seen: e['val_bleu4_seen'] ?? null, bleu4_held_out: e['val_bleu4_heldout'] ?? null, seconds: r.seconds, resumed_from: r.resumedFrom,
-        };
-        if (f.json) io.out(`${JSON.stringify(summary)}\n`);
-        else {
-          io.out(`trained ${r.steps} steps in ${formatDuration(r.seconds)}: loss ${r.lastLoss.toFixed(4)}${e['val_loss'] !== undefined ? `, val_loss ${e['val_loss'].toFixed(4)}` : ''}\n`);
-          io.out(`greedy captions: exact match seen ${pct(e['val_exact_seen'])}, held-out ${pct(e['val_exact_heldout'])}; BLEU-4 seen ${pct(e['val_bleu4_seen'])}, held-out ${pct(e['val_bleu4_heldout'])}\n`);
-          io.out(`model: ${r.out} (strata caption --model ${r.out} IMG)\n`);
-        }
-      } finally {
-        progress.stop();
-      }
-    });
+    .option('--init-encoder <CLIP>', 'start the ViT encoder from this CLIP directory\'s vision tower (e.g. zoo/clip-scenes)');
+  withRunOptions(trainCaptionerCommand, d).action(async (f: TrainCaptionerFlags) => {
+    const c: TrainCaptionerConfig = configFromFlags(d, f);
+    const r = await runWithProgress(io, f, (callbacks) => trainCaptioner(c, callbacks));
+    const e = r.eval ?? {};
+    const summary = {
+      out: r.out, steps: r.steps, loss: r.lastLoss, eval: r.eval, parameters: r.parameters, exact_match_seen: e['val_exact_seen'] ?? null, exact_match_held_out: e['val_exact_heldout'] ?? null,
+      bleu4_seen: e['val_bleu4_seen'] ?? null, bleu4_held_out: e['val_bleu4_heldout'] ?? null, seconds: r.seconds, resumed_from: r.resumedFrom,
+    };
+    if (f.json) io.out(`${JSON.stringify(summary)}\n`);
+    else {
+      io.out(`trained ${r.steps} steps in ${formatDuration(r.seconds)}: loss ${r.lastLoss.toFixed(4)}${e['val_loss'] !== undefined ? `, val_loss ${e['val_loss'].toFixed(4)}` : ''}\n`);
+      io.out(`greedy captions: exact match seen ${pct(e['val_exact_seen'])}, held-out ${pct(e['val_exact_heldout'])}; BLEU-4 seen ${pct(e['val_bleu4_seen'])}, held-out ${pct(e['val_bleu4_heldout'])}\n`);
+      io.out(`model: ${r.out} (strata caption --model ${r.out} IMG)\n`);
+    }
+  });
 }

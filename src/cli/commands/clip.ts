@@ -12,7 +12,8 @@ import { classifyImage, isImageClassifierArchitecture, loadImageClassificationPi
 import { readConfigJson } from '../../io/hf.js';
 import type { CliIO } from '../io.js';
 import { nonNegativeInt, positiveInt, positiveNumber, unitFraction } from '../options.js';
-import { TrainingProgress, formatDuration } from '../progress.js';
+import { formatDuration } from '../progress.js';
+import { configFromFlags, runWithProgress, withRunOptions } from '../training-run.js';
 
 
 
@@ -30,7 +31,7 @@ const pct = (x: number | null) => (x === null || !Number.isFinite(x) ? '-' : `${
 
 export function registerClip(program: Command, io: CliIO): void {
   const d = TRAIN_CLIP_DEFAULTS;
-  program
+  const trainClipCommand = program
     .command('train-clip')
     .description('train a small CLIP from scratch on generated scenes (contrastive image–text pretraining); RUN ends as a Hugging Face directory')
     .requiredOption('--out <RUN>', 'the run folder: checkpoints, metrics.jsonl and the final model')
@@ -50,40 +51,21 @@ export function registerClip(program: Command, io: CliIO): void {
     .option('--two-objects <X>', `share of two-object scenes (default ${d.twoObjects})`, unitFraction)
     .option('--hold-out <LIST>', `colour+shape combinations kept out of training, comma-separated (default "${d.holdOut}"; "" for none)`)
     .option('--drop-sizes <X>', `share of captions written without sizes (default ${d.dropSizes})`, unitFraction)
-    .option('--eval-scenes <N>', `single-object scenes per zero-shot evaluation (default ${d.evalScenes})`, positiveInt(1e6))
-    .option('--seed <S>', `seed for data, init and order (default ${d.seed})`, nonNegativeInt)
-    .option('--checkpoint-every <N>', `steps between checkpoints (default ${d.checkpointEvery}; 0 = end only)`, nonNegativeInt)
-    .option('--eval-every <N>', `steps between evaluations (default ${d.evalEvery}; 0 = end only)`, nonNegativeInt)
-    .option('--resume', 'continue the run in --out from its latest checkpoint', false)
-    .option('--threads <N>', 'native threads', positiveInt(1024))
-    .option('--json', 'print one JSON line with the result (no progress)', false)
-    .action(async (f: TrainClipFlags) => {
-      if (f.threads) setThreads(f.threads);
-      const given = Object.fromEntries(Object.entries(f).filter(([k, v]) => v !== undefined && (k in d || k === 'warmupSteps')));
-      const c: TrainClipConfig = { ...d, ...given, out: f.out };
-      const progress = new TrainingProgress(io, { quiet: f.json });
-      try {
-        const r = await trainClip(c, {
-          resume: f.resume,
-          onLog: (m) => progress.log(m),
-          onStart: (s) => progress.start(s.startStep, s.totalSteps, `${s.resumedFrom ? `resuming from ${s.resumedFrom}` : 'training from step 0'}: ${s.trainableParameters.toLocaleString('en-US')} parameters, ${s.totalSteps} steps`),
-          onStep: (rec) => progress.step(rec),
-        });
-        progress.stop();
-        const summary = {
-          out: r.out, steps: r.steps, loss: r.lastLoss, eval: r.eval, parameters: r.parameters, zero_shot_seen: r.zeroShot.seen, zero_shot_held_out: r.zeroShot.heldOut,
-          eval_scenes: r.zeroShot.scenes, seconds: r.seconds, resumed_from: r.resumedFrom,
-        };
-        if (f.json) io.out(`${JSON.stringify(summary)}\n`);
-        else {
-          io.out(`trained ${r.steps} steps in ${formatDuration(r.seconds)}: loss ${r.lastLoss.toFixed(4)}${r.eval?.['val_loss'] !== undefined ? `, val_loss ${r.eval['val_loss'].toFixed(4)}` : ''}\n`);
-          io.out(`zero-shot accuracy on ${r.zeroShot.scenes} single-object scenes: seen ${pct(r.zeroShot.seen)}, held-out ${pct(r.zeroShot.heldOut)}\n`);
-          io.out(`model: ${r.out} (strata classify-image --model ${r.out} IMG --labels "a red circle,a blue square")\n`);
-        }
-      } finally {
-        progress.stop();
-      }
-    });
+    .option('--eval-scenes <N>', `single-object scenes per zero-shot evaluation (default ${d.evalScenes})`, positiveInt(1e6));
+  withRunOptions(trainClipCommand, d).action(async (f: TrainClipFlags) => {
+    const c: TrainClipConfig = configFromFlags(d, f);
+    const r = await runWithProgress(io, f, (callbacks) => trainClip(c, callbacks));
+    const summary = {
+      out: r.out, steps: r.steps, loss: r.lastLoss, eval: r.eval, parameters: r.parameters, zero_shot_seen: r.zeroShot.seen, zero_shot_held_out: r.zeroShot.heldOut,
+      eval_scenes: r.zeroShot.scenes, seconds: r.seconds, resumed_from: r.resumedFrom,
+    };
+    if (f.json) io.out(`${JSON.stringify(summary)}\n`);
+    else {
+      io.out(`trained ${r.steps} steps in ${formatDuration(r.seconds)}: loss ${r.lastLoss.toFixed(4)}${r.eval?.['val_loss'] !== undefined ? `, val_loss ${r.eval['val_loss'].toFixed(4)}` : ''}\n`);
+      io.out(`zero-shot accuracy on ${r.zeroShot.scenes} single-object scenes: seen ${pct(r.zeroShot.seen)}, held-out ${pct(r.zeroShot.heldOut)}\n`);
+      io.out(`model: ${r.out} (strata classify-image --model ${r.out} IMG --labels "a red circle,a blue square")\n`);
+    }
+  });
 
   program
     .command('classify-image')
