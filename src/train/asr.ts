@@ -26,7 +26,6 @@
 // The task, tokenizer, features and decoding live in asr-task.ts (re-exported here).
 
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { StrataError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -42,6 +41,7 @@ import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { type AsrFeatureSpec, AsrTask, FeatureCache, generationConfigOf, speechPreprocessorConfig, speechTokenIds, trainSpeechTokenizer } from './asr-task.js';
 import { type EmbeddedCorpus, EMBEDDED_CORPORA } from './sources.js';
 import { type SpeechVariation, type Utterance, checkVariation, hashUniform, sentencePool, speechDataset, splitSentences } from './speech.js';
+import { TRAIN_CONFIG_FILE, startRunConfig } from './run-config.js';
 import { Trainer, type TrainerCallbacks, type TrainResult } from './trainer.js';
 
 export * from './asr-task.js';
@@ -134,7 +134,7 @@ export const TRAIN_ASR_DEFAULTS = {
   evalEvery: 100,
 } as const satisfies Omit<TrainAsrConfig, 'out'>;
 
-export const ASR_TRAIN_CONFIG_FILE = 'train_config.json';
+export const ASR_TRAIN_CONFIG_FILE = TRAIN_CONFIG_FILE;
 
 export interface TrainAsrCallbacks extends TrainerCallbacks {
   onLog?(message: string): void;
@@ -297,22 +297,12 @@ export function widenConvInit(model: WhisperForConditionalGeneration, seed: numb
   }
 }
 
-/** The config a resumed run continues with: the saved one, with only `steps` allowed to change. */
-function resumeConfig(given: TrainAsrConfig): TrainAsrConfig {
-  const file = path.join(given.out, ASR_TRAIN_CONFIG_FILE);
-  if (!fs.existsSync(file)) return given;
-  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as TrainAsrConfig;
-  return { ...saved, steps: given.steps, out: given.out };
-}
-
 const json = (value: unknown) => [Buffer.from(`${JSON.stringify(value, null, 2)}\n`)];
 
 /** Trains a Whisper on espeak-ng speech from scratch (or resumes a run) and saves it as a Hugging Face directory in `out`. */
 export async function trainAsr(given: TrainAsrConfig, options: { resume?: boolean } & TrainAsrCallbacks = {}): Promise<TrainAsrResult> {
   const resume = options.resume ?? false;
-  const c = validateTrainAsrConfig(resume ? resumeConfig(given) : given);
-  fs.mkdirSync(c.out, { recursive: true });
-  writeFileAtomic(path.join(c.out, ASR_TRAIN_CONFIG_FILE), json({ ...c, out: undefined }));
+  const c = startRunConfig(given, resume, validateTrainAsrConfig);
   const data = await asrRunData(c, { heldOutLimit: c.evalSentences, onLog: options.onLog });
   check(data.train.length >= c.batchSize, `only ${data.train.length} training utterances for batches of ${c.batchSize}`);
   options.onLog?.(`${data.trainSentences} training sentences (${data.train.length} utterances), ${data.heldOut.length} held-out; ${data.dropped} longer than ${c.chunkSeconds} s left out`);

@@ -42,6 +42,7 @@ import { corpusBleu, exactMatch } from './bleu.js';
 import { parseHoldOut, sceneImageProcessor, trainCaptionTokenizer } from './clip.js';
 import { BatchSampler } from './data.js';
 import { type Scene, type SceneDataset, type SceneRelation, sceneCaption, sceneDataset } from './scenes.js';
+import { TRAIN_CONFIG_FILE, startRunConfig } from './run-config.js';
 import { Trainer, type TrainerCallbacks, type TrainResult, type TrainingTask } from './trainer.js';
 
 /** Decoder inputs (B, T) and next-token targets (B, T) of tokenized captions, right-padded. */
@@ -308,7 +309,7 @@ export const TRAIN_CAPTIONER_DEFAULTS = {
   evalEvery: 200,
 } as const satisfies Omit<TrainCaptionerConfig, 'out'>;
 
-export const CAPTIONER_TRAIN_CONFIG_FILE = 'train_config.json';
+export const CAPTIONER_TRAIN_CONFIG_FILE = TRAIN_CONFIG_FILE;
 
 function check(cond: boolean, message: string): void {
   if (!cond) throw new StrataError('argument', 'train-captioner', message);
@@ -398,19 +399,10 @@ export interface TrainCaptionerResult extends TrainResult {
   initializedFromClip: number;
 }
 
-function resumeConfig(given: TrainCaptionerConfig): TrainCaptionerConfig {
-  const file = path.join(given.out, CAPTIONER_TRAIN_CONFIG_FILE);
-  if (!fs.existsSync(file)) return given;
-  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as TrainCaptionerConfig;
-  return { ...saved, steps: given.steps, out: given.out };
-}
-
 /** Trains a captioner on scenes (or resumes a run) and saves it as a Hugging Face directory in `out`. */
 export async function trainCaptioner(given: TrainCaptionerConfig, options: { resume?: boolean } & TrainerCallbacks & { onLog?(message: string): void } = {}): Promise<TrainCaptionerResult> {
   const resume = options.resume ?? false;
-  const c = validateTrainCaptionerConfig(resume ? resumeConfig(given) : given);
-  fs.mkdirSync(c.out, { recursive: true });
-  writeFileAtomic(path.join(c.out, CAPTIONER_TRAIN_CONFIG_FILE), [Buffer.from(`${JSON.stringify({ ...c, out: undefined }, null, 2)}\n`)]);
+  const c = startRunConfig(given, resume, validateTrainCaptionerConfig);
   const scenes = captionerRunScenes(c);
 
   const captionSample = Math.min(c.trainScenes, 1000);

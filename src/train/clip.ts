@@ -25,7 +25,6 @@
 // Shapes: B batch, T tokens, E embedding.
 
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { StrataError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -44,6 +43,7 @@ import { hfTokenizerFromJson } from '../tokenizers/hf.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { BatchSampler } from './data.js';
 import { type Scene, type SceneCombo, type SceneDataset, SCENE_COMBOS, comboLabel, sceneCaption, sceneDataset } from './scenes.js';
+import { TRAIN_CONFIG_FILE, startRunConfig } from './run-config.js';
 import { Trainer, type TrainerCallbacks, type TrainResult, type TrainingTask } from './trainer.js';
 
 /** CLIP's bound on logit_scale: the inverse temperature never exceeds 100. */
@@ -305,7 +305,7 @@ export const TRAIN_CLIP_DEFAULTS = {
   evalEvery: 200,
 } as const satisfies Omit<TrainClipConfig, 'out'>;
 
-export const CLIP_TRAIN_CONFIG_FILE = 'train_config.json';
+export const CLIP_TRAIN_CONFIG_FILE = TRAIN_CONFIG_FILE;
 
 export interface TrainClipCallbacks extends TrainerCallbacks {
   onLog?(message: string): void;
@@ -384,20 +384,10 @@ function digest(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
 }
 
-/** The config a resumed run continues with: the saved one, with only `steps` allowed to change. */
-function resumeConfig(given: TrainClipConfig): TrainClipConfig {
-  const file = path.join(given.out, CLIP_TRAIN_CONFIG_FILE);
-  if (!fs.existsSync(file)) return given;
-  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as TrainClipConfig;
-  return { ...saved, steps: given.steps, out: given.out };
-}
-
 /** Trains a CLIP on scenes from scratch (or resumes a run) and saves it as a Hugging Face directory in `out`. */
 export async function trainClip(given: TrainClipConfig, options: { resume?: boolean } & TrainClipCallbacks = {}): Promise<TrainClipResult> {
   const resume = options.resume ?? false;
-  const c = validateTrainClipConfig(resume ? resumeConfig(given) : given);
-  fs.mkdirSync(c.out, { recursive: true });
-  writeFileAtomic(path.join(c.out, CLIP_TRAIN_CONFIG_FILE), [Buffer.from(`${JSON.stringify({ ...c, out: undefined }, null, 2)}\n`)]);
+  const c = startRunConfig(given, resume, validateTrainClipConfig);
   const scenes = clipRunScenes(c);
 
   // the tokenizer learns the training captions (both forms), which is the whole caption language

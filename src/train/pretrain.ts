@@ -14,11 +14,11 @@ import { loadTokenizer } from '../tokenizers/index.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { saveTrainedTokenizer, trainByteLevelBpe } from '../tokenizers/bpe-trainer.js';
 import { Generator } from '../tensor/random.js';
-import { writeFileAtomic } from '../io/atomic.js';
 import { copyTokenizerFiles } from '../io/hf.js';
 import { TokenWindows, packCorpus } from './data.js';
 import { readDocuments, sourceFingerprint } from './sources.js';
 import { CausalLMTask, type MaskedLM, MaskedLMTask, maskingOf } from './tasks.js';
+import { startRunConfig } from './run-config.js';
 import { Trainer, type TrainerCallbacks, type TrainResult } from './trainer.js';
 
 export const PRETRAIN_ARCHS = ['llama', 'gpt2', 'bert'] as const;
@@ -73,7 +73,7 @@ export const PRETRAIN_DEFAULTS = {
   valFraction: 0.05,
 } as const satisfies Partial<PretrainConfig>;
 
-export const TRAIN_CONFIG_FILE = 'train_config.json';
+export { TRAIN_CONFIG_FILE } from './run-config.js';
 
 export interface PretrainCallbacks extends TrainerCallbacks {
   /** one line about a phase (tokenizer training, packing, saving) */
@@ -153,14 +153,6 @@ function digest(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
 }
 
-/** The config a resumed run continues with: the saved one, with only `steps` allowed to change. */
-export function resumeConfig(out: string, given: PretrainConfig): PretrainConfig {
-  const file = path.join(out, TRAIN_CONFIG_FILE);
-  if (!fs.existsSync(file)) return given;
-  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as PretrainConfig;
-  return { ...saved, steps: given.steps, out };
-}
-
 async function prepareTokenizer(c: PretrainConfig, resume: boolean, cb: PretrainCallbacks): Promise<Tokenizer> {
   if (c.tokenizer) {
     const tok = await loadTokenizer(c.tokenizer);
@@ -206,9 +198,7 @@ async function prepareTokenizer(c: PretrainConfig, resume: boolean, cb: Pretrain
 /** Pretrains a model from scratch (or resumes a run) and saves it as a Hugging Face directory in `out`. */
 export async function pretrain(given: PretrainConfig, options: { resume?: boolean } & PretrainCallbacks = {}): Promise<PretrainResult> {
   const resume = options.resume ?? false;
-  const c = validatePretrainConfig(resume ? resumeConfig(given.out, given) : given);
-  fs.mkdirSync(c.out, { recursive: true });
-  writeFileAtomic(path.join(c.out, TRAIN_CONFIG_FILE), [Buffer.from(`${JSON.stringify({ ...c, out: undefined }, null, 2)}\n`)]);
+  const c = startRunConfig(given, resume, validatePretrainConfig);
   const tokenizer = await prepareTokenizer(c, resume, options);
   const packed = packCorpus(c.data, { tokenizer, cacheDir: path.join(c.out, 'data-cache'), source: { field: c.field }, onProgress: options.onPackProgress });
   options.onLog?.(`corpus: ${packed.tokens} tokens in ${packed.documents} documents`);
