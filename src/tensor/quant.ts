@@ -564,7 +564,7 @@ export function quantMatmulReference(
   magnitude?: Float64Array,
 ): void {
   rowBytes(dtype, k);
-  const a = quantizeActivations(x, m, k, activationBlock(dtype), dtype === 'q8_0');
+  const a = quantizeActivations(x, m, k, activationBlock(dtype), dtype === 'q8_0' || dtype === 'q4_0');
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let sum = 0;

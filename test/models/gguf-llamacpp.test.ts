@@ -17,8 +17,12 @@ let llama: Llama | null = null;
 let skip: string | false = false;
 let dir = '';
 const PROMPT = [1, 100, 37, 250, 19, 77, 300, 5];
-// max |p_strata - p_llama.cpp| over the top next-token probabilities, per stored format
-const TOLERANCE = { f32: 2e-3, f16: 5e-3, q8_0: 2e-2, q4_0: 6e-2, q4_k: 6e-2 } as const;
+// max |p_strata - p_llama.cpp| over the top next-token probabilities, per stored format. Both
+// run the same block arithmetic (activations quantized to q8_0 / q8_K, f16 activation scales,
+// RMSNorm's mean square summed in f64), so the quantized formats agree to float rounding
+// (measured ≤ 1.1e-6); f16 is looser because llama.cpp rounds the activations to f16 as well
+// (measured 2.7e-4) and Strata keeps them in f32.
+const TOLERANCE = { f32: 1e-4, f16: 2e-3, q8_0: 1e-4, q4_0: 1e-4, q4_k: 1e-4 } as const;
 
 before(async () => {
   ({ llama, skip } = await loadLlamaCpp());
@@ -65,11 +69,7 @@ describe('GGUF llama against llama.cpp', () => {
         }
         const agree = strata.findIndex((tok, i) => tok !== theirs[i]);
         t.diagnostic(`${dtype}: greedy tokens agree for ${agree < 0 ? 32 : agree} of 32`);
-        if (dtype === 'q4_0') {
-          // known gap: Strata's q4_0 and llama.cpp's drift apart after a few decode steps
-          // (the first-token distributions agree, see below); tracked in the LLM issue
-          assert.ok(agree < 0 || agree >= 4, `q4_0: greedy continuations differ from token ${agree}`);
-        } else assert.deepEqual(strata, theirs, `${dtype}: greedy continuations differ`);
+        assert.deepEqual(strata, theirs, `${dtype}: greedy continuations differ`);
         // next-token distribution after the prompt
         const logits = S.noGrad(() => ours.model.forward(S.fromArray(Int32Array.from(PROMPT), [1, PROMPT.length], { dtype: 'i32' }), { lastOnly: true }));
         const p = softmax(logits.toFloat32Array());

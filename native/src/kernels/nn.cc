@@ -93,8 +93,22 @@ STRATA_CLONES void layer_norm_row(const float* x, const float* w, const float* b
   }
 }
 
+// The mean square is computed as ggml computes it (f32 squares summed in f64, the mean rounded to
+// f32), so a GGUF model normalizes to the same floats here and in llama.cpp. That matters beyond
+// the last bit: the q8_0 quantization of the activations that follows rounds x * 127 / amax, and
+// quantized embeddings with unit norm weights put values exactly on its ties ((q - 8) * 15.875
+// for q4_0), which then fall either way with the last bit of the norm.
 STRATA_CLONES void rms_norm_row(const float* x, const float* w, int64_t cols, float eps, float* out, float* rstd) {
-  const float ms = vm::dot(x, x, cols) / static_cast<float>(cols);
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;  // four chains: f64 sums this short do not depend on the order
+  int64_t i = 0;
+  for (; i + 4 <= cols; i += 4) {
+    s0 += static_cast<double>(x[i] * x[i]);
+    s1 += static_cast<double>(x[i + 1] * x[i + 1]);
+    s2 += static_cast<double>(x[i + 2] * x[i + 2]);
+    s3 += static_cast<double>(x[i + 3] * x[i + 3]);
+  }
+  for (; i < cols; i++) s0 += static_cast<double>(x[i] * x[i]);
+  const float ms = static_cast<float>((s0 + s1 + s2 + s3) / static_cast<double>(cols));
   const float rs = 1.0f / std::sqrt(ms + eps);
   *rstd = rs;
   if (w) {

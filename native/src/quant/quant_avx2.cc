@@ -59,7 +59,7 @@ STRATA_AVX2 void quantize_row_avx2(const QTypeInfo& t, const float* x, int64_t k
       std::memset(qb, 0, static_cast<size_t>(block));
     } else {
       scale = amax / 127.0f;
-      if (t.code == QType::kQ8_0) scale = round_to_half(scale);
+      if (t.code == QType::kQ8_0 || t.code == QType::kQ4_0) scale = round_to_half(scale);
       const __m256 id = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
       for (int i = 0; i < block; i += 32) {
         // rounding follows MXCSR: round half to even

@@ -64,7 +64,7 @@ STRATA_VNNI void quantize_row_vnni(const QTypeInfo& t, const float* x, int64_t k
       std::memset(qb, 0, static_cast<size_t>(block));
     } else {
       scale = amax / 127.0f;
-      if (t.code == QType::kQ8_0) scale = round_to_half(scale);
+      if (t.code == QType::kQ8_0 || t.code == QType::kQ4_0) scale = round_to_half(scale);
       const __m512 id = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
       for (int i = 0; i < block; i += 16) {
         // rounding follows MXCSR: round half to even; |values| <= 127 so the narrowing is exact

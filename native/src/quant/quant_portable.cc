@@ -34,7 +34,7 @@ void quantize_row_portable(const QTypeInfo& t, const float* x, int64_t k, const 
       std::memset(qb, 0, static_cast<size_t>(block));
       continue;
     }
-    out.d[b] = t.code == QType::kQ8_0 ? round_to_half(amax / 127.0f) : amax / 127.0f;
+    out.d[b] = t.code == QType::kQ8_0 || t.code == QType::kQ4_0 ? round_to_half(amax / 127.0f) : amax / 127.0f;
     const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
     for (int i = 0; i < block; ++i) qb[i] = static_cast<int8_t>(round_even(xb[i] * id));
   }
