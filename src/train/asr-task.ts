@@ -14,12 +14,13 @@ import type { WhisperForConditionalGeneration } from '../models/whisper/model.js
 import { decodingRules, whisperDecodingConfig } from '../models/whisper/tokens.js';
 import { type SpeechFeatureOptions, windowFeatures } from '../pipelines/transcribe.js';
 import { fromArray } from '../tensor/ops/creation.js';
+import { Generator } from '../tensor/random.js';
 import { crossEntropy } from '../tensor/ops/loss.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type TrainedTokenizer, trainByteLevelBpe } from '../tokenizers/bpe-trainer.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { BatchSampler } from './data.js';
-import { type Utterance, utteranceSamples } from './speech.js';
+import { type Utterance, hashUniform, utteranceSamples } from './speech.js';
 import type { TrainingTask } from './trainer.js';
 import { wordErrorRate } from './wer.js';
 
@@ -101,6 +102,38 @@ export function speechPreprocessorConfig(spec: AsrFeatureSpec): Record<string, u
   };
 }
 
+
+/**
+ * SpecAugment (Park et al., 2019) without time warping: each training utterance gets `freqMasks`
+ * bands of 0..freqMaskWidth mel bins and `timeMasks` spans of 0..timeMaskWidth frames (at most a
+ * fifth of its speech each) set to its mean, so the model cannot lean on any one band or moment.
+ * A regularizer for small data: the same sentences heard with parts missing. 0 masks = off.
+ */
+export interface SpecAugment {
+  freqMasks: number;
+  freqMaskWidth: number;
+  timeMasks: number;
+  timeMaskWidth: number;
+}
+
+export const NO_SPEC_AUGMENT: SpecAugment = { freqMasks: 0, freqMaskWidth: 0, timeMasks: 0, timeMaskWidth: 0 };
+
+/** Masks one utterance's (M, F) features in place; `used` frames hold its speech. */
+export function maskSpectrogram(x: Float32Array, M: number, F: number, used: number, masks: SpecAugment, g: Generator): void {
+  let sum = 0;
+  for (let m = 0; m < M; m++) for (let t = 0; t < used; t++) sum += x[m * F + t]!;
+  const mean = sum / (M * used);
+  for (let i = 0; i < masks.freqMasks; i++) {
+    const width = g.integer(0, Math.min(masks.freqMaskWidth, M) + 1);
+    const start = g.integer(0, M - width + 1);
+    for (let m = start; m < start + width; m++) x.fill(mean, m * F, m * F + used);
+  }
+  for (let i = 0; i < masks.timeMasks; i++) {
+    const width = g.integer(0, Math.min(masks.timeMaskWidth, Math.floor(used / 5)) + 1);
+    const start = g.integer(0, used - width + 1);
+    for (let m = 0; m < M; m++) x.fill(mean, m * F + start, m * F + start + width);
+  }
+}
 /**
  * Log-mel features of utterances, computed once each and kept in memory. Frames past the speech
  * are all the same value (the window's floor), so only the frames up to the end of the speech are
@@ -132,8 +165,11 @@ export class FeatureCache {
     return e;
   }
 
-  /** (B, M, F) features of the utterances, equal to the transcribe pipeline's. */
-  batch(utterances: readonly Pick<Utterance, 'file'>[]): Tensor {
+  /**
+   * (B, M, F) features of the utterances, equal to the transcribe pipeline's; with `augment`,
+   * SpecAugment's masks drawn from `augment.generator` cover parts of each one's speech.
+   */
+  batch(utterances: readonly Pick<Utterance, 'file'>[], augment?: { masks: SpecAugment; generator: Generator }): Tensor {
     const M = this.spec.melBins;
     const F = this.frames;
     const out = new Float32Array(utterances.length * M * F);
@@ -144,6 +180,7 @@ export class FeatureCache {
         out.set(head.subarray(m * used, (m + 1) * used), row);
         out.fill(fill, row + used, row + F);
       }
+      if (augment) maskSpectrogram(out.subarray(b * M * F, (b + 1) * M * F), M, F, used, augment.masks, augment.generator);
     });
     return fromArray(out, [utterances.length, M, F]); // (B, M, F)
   }
@@ -187,6 +224,8 @@ export function greedyTranscripts(model: WhisperForConditionalGeneration, tokeni
 export interface AsrTaskOptions {
   batchSize: number;
   seed: number;
+  /** masks on training batches (never on evaluation); off when absent */
+  specAugment?: SpecAugment;
 }
 
 /** Held-out and training utterances the task evaluates on. */
@@ -229,15 +268,19 @@ export class AsrTask implements TrainingTask {
   }
 
   /** The mean cross-entropy of these utterances' transcripts, and how many tokens it covers. */
-  lossOf(utterances: readonly Utterance[]): { loss: Tensor; tokens: number } {
-    const feats = this.features.batch(utterances); // (B, M, F)
+  lossOf(utterances: readonly Utterance[], augment?: { masks: SpecAugment; generator: Generator }): { loss: Tensor; tokens: number } {
+    const feats = this.features.batch(utterances, augment); // (B, M, F)
     const { inputs, targets, tokens } = transcriptBatch(utterances.map((u) => this.tokensOf(u.text)), this.ids);
     const { logits } = this.model.forward(feats, inputs); // (B, T, V)
     return { loss: crossEntropy(logits, targets), tokens };
   }
 
   nextBatch(): { loss: Tensor; tokens: number } {
-    return this.lossOf(this.sampler.next().map((i) => this.train[i]!));
+    const masks = this.options.specAugment;
+    // the masks come from the batch's place in the data, so a resumed run draws the same ones
+    const { epoch, index } = this.sampler.state;
+    const augment = masks && (masks.freqMasks > 0 || masks.timeMasks > 0) ? { masks, generator: new Generator(hashUniform('spec-augment', this.options.seed, epoch, index) * 2 ** 32) } : undefined;
+    return this.lossOf(this.sampler.next().map((i) => this.train[i]!), augment);
   }
 
   evaluate(): Record<string, number> {

@@ -26,13 +26,14 @@
 // The task, tokenizer, features and decoding live in asr-task.ts (re-exported here).
 
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { StrataError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { WHISPER_SAMPLE_RATE } from '../audio/resample.js';
 import type { WhisperConfig } from '../models/whisper/config.js';
-import type { WhisperForConditionalGeneration } from '../models/whisper/model.js';
-import { saveModel } from '../models/load.js';
+import { WhisperForConditionalGeneration } from '../models/whisper/model.js';
+import { loadModel, saveModel } from '../models/load.js';
 import { createModel, parseModelConfig } from '../models/registry.js';
 import { Generator } from '../tensor/random.js';
 import { saveTrainedTokenizer } from '../tokenizers/bpe-trainer.js';
@@ -84,6 +85,17 @@ export interface TrainAsrConfig {
   /** upper bound of the tokenizer's vocabulary */
   vocabSize: number;
   dropout: number;
+  /** SpecAugment on training batches (asr-task.ts): bands of up to freqMaskWidth mel bins and spans of up to timeMaskWidth frames; 0 masks = off */
+  freqMasks: number;
+  freqMaskWidth: number;
+  timeMasks: number;
+  timeMaskWidth: number;
+  /**
+   * a speech model trained by this command (a RUN folder or a zoo model) whose weights start the
+   * run instead of random ones, with a fresh optimizer and schedule: a second stage with other
+   * settings (dropout, SpecAugment, more renditions); '' = from scratch
+   */
+  init: string;
   /** held-out (and training) utterances per periodic evaluation */
   evalSentences: number;
   steps: number;
@@ -124,6 +136,11 @@ export const TRAIN_ASR_DEFAULTS = {
   maxTargetPositions: 128,
   vocabSize: 259,
   dropout: 0,
+  freqMasks: 0,
+  freqMaskWidth: 15,
+  timeMasks: 0,
+  timeMaskWidth: 25,
+  init: '',
   evalSentences: 64,
   steps: 1000,
   batchSize: 32,
@@ -155,6 +172,12 @@ function check(cond: boolean, message: string): void {
 export function validateTrainAsrConfig(c: TrainAsrConfig): TrainAsrConfig {
   check(typeof c.out === 'string' && c.out.length > 0, 'out must be a folder path');
   check(typeof c.dataDir === 'string', 'dataDir must be a folder path or empty');
+  for (const k of ['freqMasks', 'freqMaskWidth', 'timeMasks', 'timeMaskWidth'] as const) {
+    check(Number.isSafeInteger(c[k]) && c[k] >= 0, `${k} must be an integer >= 0, got ${c[k]}`);
+  }
+  check(c.freqMaskWidth < c.melBins, `freqMaskWidth (${c.freqMaskWidth}) must be below melBins (${c.melBins})`);
+  check(typeof c.init === 'string', 'init must be a trained speech model folder or ""');
+  if (c.init) check(fs.existsSync(path.join(c.init, 'config.json')), `init: ${c.init} has no config.json (expected a speech model trained by train-asr, such as zoo/asr-espeak)`);
   for (const k of ['vocabularyWords', 'minWords', 'maxWords', 'renditions', 'hopLength', 'nFft', 'melBins', 'dModel', 'encoderLayers', 'decoderLayers', 'heads', 'ffnDim', 'maxTargetPositions', 'vocabSize', 'evalSentences', 'steps', 'batchSize'] as const) {
     check(Number.isSafeInteger(c[k]) && c[k] >= 1, `${k} must be an integer >= 1, got ${c[k]}`);
   }
@@ -297,6 +320,22 @@ export function widenConvInit(model: WhisperForConditionalGeneration, seed: numb
   }
 }
 
+/**
+ * Copies a trained speech model's weights into `model`: the same architecture and sizes, and the
+ * same transcript tokenizer (the ids must mean the same characters), or a clear error.
+ */
+async function startFrom(dir: string, model: WhisperForConditionalGeneration, tokenizerJson: unknown): Promise<void> {
+  const loaded = await loadModel(dir);
+  const from = loaded.model;
+  if (!(from instanceof WhisperForConditionalGeneration)) throw new StrataError('argument', 'train-asr', `init: ${dir} is a ${loaded.architecture}, not a WhisperForConditionalGeneration`);
+  for (const k of ['d_model', 'encoder_layers', 'decoder_layers', 'encoder_ffn_dim', 'encoder_attention_heads', 'num_mel_bins', 'max_source_positions', 'max_target_positions', 'vocab_size'] as const) {
+    check(from.config[k] === model.config[k], `init: ${dir} has ${k} ${from.config[k]}, this run ${model.config[k]} (the sizes must match)`);
+  }
+  const theirs = path.join(dir, 'tokenizer.json');
+  check(fs.existsSync(theirs) && JSON.stringify(JSON.parse(fs.readFileSync(theirs, 'utf8'))) === JSON.stringify(tokenizerJson), `init: ${dir}'s tokenizer.json differs from this run's (trained on the same sentences with the same vocabulary size, they are equal)`);
+  model.loadStateDict(Object.fromEntries(from.namedParameters()));
+}
+
 const json = (value: unknown) => [Buffer.from(`${JSON.stringify(value, null, 2)}\n`)];
 
 /** Trains a Whisper on espeak-ng speech from scratch (or resumes a run) and saves it as a Hugging Face directory in `out`. */
@@ -318,12 +357,18 @@ export async function trainAsr(given: TrainAsrConfig, options: { resume?: boolea
 
   const config = asrModelConfig(c, tokenizer);
   const model = createModel(config, { generator: new Generator(c.seed) }) as WhisperForConditionalGeneration;
-  if (!resume) widenConvInit(model, c.seed);
+  if (c.init && !resume) await startFrom(c.init, model, trained.tokenizerJson);
+  else if (!resume) widenConvInit(model, c.seed);
   options.onLog?.(`Whisper: ${model.numParameters().toLocaleString('en-US')} parameters, vocabulary ${tokenizer.vocabSize}, window ${c.chunkSeconds} s = ${model.inputFrames} frames`);
   const features = new FeatureCache(spec);
   const evalSets = { heldOut: data.heldOut.slice(0, c.evalSentences), train: data.train.slice(0, c.evalSentences) };
-  const task = new AsrTask(model, tokenizer, features, data.train, { batchSize: c.batchSize, seed: c.seed }, evalSets);
+  const specAugment = { freqMasks: c.freqMasks, freqMaskWidth: c.freqMaskWidth, timeMasks: c.timeMasks, timeMaskWidth: c.timeMaskWidth };
+  const task = new AsrTask(model, tokenizer, features, data.train, { batchSize: c.batchSize, seed: c.seed, specAugment }, evalSets);
   const { out: _out, steps: _steps, checkpointEvery: _ce, evalEvery: _ee, dataDir: _dd, ...settings } = c;
+  // settings added after runs had started count only when used, so those runs still resume
+  for (const k of ['freqMasks', 'timeMasks', 'init'] as const) if (!settings[k]) delete (settings as Partial<typeof settings>)[k];
+  if (!settings.freqMasks) delete (settings as Partial<typeof settings>).freqMaskWidth;
+  if (!settings.timeMasks) delete (settings as Partial<typeof settings>).timeMaskWidth;
   const trainer = new Trainer(
     model,
     task,

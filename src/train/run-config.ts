@@ -7,12 +7,15 @@ import { writeFileAtomic } from '../io/atomic.js';
 
 export const TRAIN_CONFIG_FILE = 'train_config.json';
 
-/** The config a resumed run continues with: the saved one, with only `steps` allowed to change. */
+/**
+ * The config a resumed run continues with: the saved one, with only `steps` allowed to change
+ * (settings added to the program since the run started take the given values).
+ */
 export function resumedConfig<C extends { out: string; steps: number }>(given: C): C {
   const file = path.join(given.out, TRAIN_CONFIG_FILE);
   if (!fs.existsSync(file)) return given;
   const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as C;
-  return { ...saved, steps: given.steps, out: given.out };
+  return { ...given, ...saved, steps: given.steps, out: given.out };
 }
 
 /**

@@ -10,16 +10,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { StrataError } from '../../src/errors.js';
+import { loadModel } from '../../src/models/load.js';
+import { Generator } from '../../src/tensor/random.js';
 import { whisperDecodingConfig, decoderPrompt } from '../../src/models/whisper/tokens.js';
 import { loadSpeechRecognizer, transcribe, windowFeatures } from '../../src/pipelines/transcribe.js';
 import { hfTokenizerFromJson } from '../../src/tokenizers/hf.js';
 import { readMetrics } from '../../src/train/metrics.js';
 import {
   FeatureCache,
+  NO_SPEC_AUGMENT,
   TRAIN_ASR_DEFAULTS,
   type TrainAsrConfig,
   featureSpecOf,
   greedyTranscripts,
+  maskSpectrogram,
   speechTokenIds,
   trainAsr,
   asrSentences,
@@ -118,6 +122,63 @@ describe('config checks', () => {
   });
 });
 
+describe('SpecAugment', () => {
+  const M = 12;
+  const F = 40;
+  const used = 30;
+  const features = () => Float32Array.from({ length: M * F }, (_, i) => (i % F < used ? Math.sin(i) : -1.5)); // (M, F): speech, then silence
+  const maskedCells = (x: Float32Array, y: Float32Array) => [...x.keys()].filter((i) => x[i] !== y[i]);
+
+  test('masks whole bands and spans of the speech with its mean, never the silence after it', () => {
+    const x = features();
+    let mean = 0;
+    for (let m = 0; m < M; m++) for (let t = 0; t < used; t++) mean += x[m * F + t]! / (M * used);
+    let seen = 0;
+    for (let seed = 0; seed < 50; seed++) {
+      const y = features();
+      maskSpectrogram(y, M, F, used, { freqMasks: 1, freqMaskWidth: 4, timeMasks: 0, timeMaskWidth: 0 }, new Generator(seed));
+      const cells = maskedCells(x, y);
+      for (const i of cells) {
+        assert.ok(i % F < used, 'a mask reached the silence');
+        assert.ok(Math.abs(y[i]! - mean) < 1e-6);
+      }
+      // a band: every frame of the speech in each masked bin, at most 4 bins
+      const bins = new Set(cells.map((i) => Math.floor(i / F)));
+      assert.ok(bins.size <= 4);
+      for (const b of bins) for (let t = 0; t < used; t++) assert.ok(Math.abs(y[b * F + t]! - mean) < 1e-6);
+      seen += bins.size;
+    }
+    assert.ok(seen > 0, 'fifty draws masked nothing');
+    for (let seed = 0; seed < 50; seed++) {
+      const y = features();
+      maskSpectrogram(y, M, F, used, { freqMasks: 0, freqMaskWidth: 0, timeMasks: 2, timeMaskWidth: 100 }, new Generator(seed));
+      const frames = new Set(maskedCells(x, y).map((i) => i % F));
+      // each span is at most a fifth of the speech (6 frames), whatever the width asked
+      assert.ok(frames.size <= 12, `${frames.size} frames masked`);
+      for (const t of frames) for (let m = 0; m < M; m++) assert.ok(Math.abs(y[m * F + t]! - mean) < 1e-6);
+    }
+  });
+
+  test('the same generator state gives the same masks; no masks change nothing', () => {
+    const masks = { freqMasks: 2, freqMaskWidth: 3, timeMasks: 2, timeMaskWidth: 5 };
+    const a = features();
+    const b = features();
+    maskSpectrogram(a, M, F, used, masks, new Generator(7));
+    maskSpectrogram(b, M, F, used, masks, new Generator(7));
+    assert.deepEqual(a, b);
+    const c = features();
+    maskSpectrogram(c, M, F, used, NO_SPEC_AUGMENT, new Generator(7));
+    assert.deepEqual(c, features());
+  });
+
+  test('bad SpecAugment and init settings are StrataErrors naming the field', () => {
+    const c = tinyConfig(path.join(tmp, 'never'));
+    assert.throws(() => validateTrainAsrConfig({ ...c, freqMasks: -1 }), /freqMasks must be an integer >= 0/);
+    assert.throws(() => validateTrainAsrConfig({ ...c, freqMaskWidth: 80 }), /freqMaskWidth \(80\) must be below melBins/);
+    assert.throws(() => validateTrainAsrConfig({ ...c, init: path.join(tmp, 'nowhere') }), /init: .* has no config.json/);
+  });
+});
+
 describe('features and training on espeak-ng speech', { skip: noEspeak }, () => {
   test('the feature cache gives exactly the transcribe pipeline features', async () => {
     const spec = featureSpecOf({ melBins: 80, chunkSeconds: 6, hopLength: 320, nFft: 400 });
@@ -160,6 +221,25 @@ describe('features and training on espeak-ng speech', { skip: noEspeak }, () => 
       assert.equal(t.windows, 1);
       assert.equal(t.text, viaTrainer[i]);
     });
+  });
+
+  test('init: a second stage starts from a trained run\'s weights (with SpecAugment); other sizes are refused', async () => {
+    const first = path.join(tmp, 'run');
+    if (!fs.existsSync(path.join(first, 'model.safetensors'))) await trainAsr(tinyConfig(first));
+    const second = path.join(tmp, 'run-2');
+    // a learning rate this small leaves the weights where init put them
+    const r = await trainAsr({ ...tinyConfig(second), init: first, steps: 2, lr: 1e-12, freqMasks: 2, timeMasks: 2, evalEvery: 0 });
+    assert.equal(r.steps, 2);
+    const a = (await loadModel(first)).model.namedParameters();
+    const b = new Map((await loadModel(second)).model.namedParameters());
+    let worst = 0;
+    for (const [name, p] of a) {
+      const x = p.toFloat32Array();
+      const y = b.get(name)!.toFloat32Array();
+      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+    }
+    assert.ok(worst < 1e-6, `the second stage moved a weight by ${worst}`);
+    await assert.rejects(trainAsr({ ...tinyConfig(path.join(tmp, 'run-3')), init: first, dModel: 48, ffnDim: 96, steps: 1 }), /init: .* has d_model 32, this run 48/);
   });
 });
 

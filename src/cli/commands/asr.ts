@@ -46,6 +46,12 @@ export function registerAsr(program: Command, io: CliIO): void {
     .option('--ffn-dim <N>', `MLP width (default ${d.ffnDim})`, positiveInt(1 << 16))
     .option('--max-target-positions <T>', `decoder positions (default ${d.maxTargetPositions})`, positiveInt(4096))
     .option('--vocab-size <V>', `upper bound of the transcript tokenizer's vocabulary (default ${d.vocabSize})`, positiveInt(1 << 20))
+    .option('--dropout <P>', `dropout on the residual branches while training (default ${d.dropout})`, fraction)
+    .option('--freq-masks <N>', `SpecAugment: frequency bands masked per training utterance (default ${d.freqMasks} = off)`, nonNegativeInt)
+    .option('--freq-mask-width <N>', `SpecAugment: widest band, mel bins (default ${d.freqMaskWidth})`, nonNegativeInt)
+    .option('--time-masks <N>', `SpecAugment: time spans masked per training utterance (default ${d.timeMasks} = off)`, nonNegativeInt)
+    .option('--time-mask-width <N>', `SpecAugment: longest span, frames (default ${d.timeMaskWidth}; at most a fifth of the speech)`, nonNegativeInt)
+    .option('--init <DIR>', 'start from the weights of a model this command trained (a RUN folder or zoo/asr-espeak) with a fresh optimizer and schedule: a second stage with other settings')
     .option('--eval-sentences <N>', `held-out and training utterances per evaluation (default ${d.evalSentences})`, positiveInt(1e6));
   withRunOptions(trainAsrCommand, d).action(async (f: TrainAsrFlags) => {
     const c: TrainAsrConfig = configFromFlags(d, f);
