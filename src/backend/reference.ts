@@ -137,8 +137,11 @@ function assign(dst: View, src: View): void {
     copy(src, tmp);
     s = { data: tmp, shape: src.shape, strides: contiguousStrides(src.shape), offset: 0 };
   }
+  // contiguous rows of the same storage type copy as one block (a KV-cache update is a few such rows)
+  const sameType = dst.data.constructor === s.data.constructor;
   walkRows(dst.shape, [dst.strides, s.strides], [dst.offset, s.offset], (_o, [od, os], len, [sd, ss]) => {
-    for (let i = 0; i < len; i++) dst.data[od! + i * sd!] = s.data[os! + i * ss!]!;
+    if (sameType && sd === 1 && ss === 1 && len > 1) (dst.data as Float32Array).set((s.data as Float32Array).subarray(os!, os! + len), od!);
+    else for (let i = 0; i < len; i++) dst.data[od! + i * sd!] = s.data[os! + i * ss!]!;
   });
 }
 

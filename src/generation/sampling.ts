@@ -1,4 +1,5 @@
 import { StrataError } from '../errors.js';
+import { backend } from '../backend/index.js';
 import { Generator } from '../tensor/random.js';
 
 /** How the next token is chosen (OpenAI/HF semantics; 0 or absent disables a filter). */
@@ -62,7 +63,15 @@ export function applyPenalties(logits: Float32Array, seen: readonly number[], o:
   }
 }
 
+/** The first index of the largest value (NaNs skipped). */
 export function argmax(values: Float32Array): number {
+  // the backend's kernel over a vocabulary-sized row; it treats NaN as the maximum, as torch does,
+  // so a row whose winner is NaN is scanned here instead
+  if (values.length >= 1024) {
+    const out = new Int32Array(1);
+    backend().argReduce('argmax', values, { outer: 1, n: values.length, inner: 1 }, out);
+    if (!Number.isNaN(values[out[0]!])) return out[0]!;
+  }
   let best = 0;
   let bv = -Infinity;
   for (let i = 0; i < values.length; i++) {
