@@ -10,15 +10,18 @@
 // or, as the baseline the paradigm is measured against, the same architecture from a random
 // initialization (`init: 'scratch'`, trained fully).
 //
-// Tasks are read off generated scenes (train/scenes.ts): 'shape' (3-way) and 'colour' (6-way) of a
-// single object, 'count' (one or two objects), 'relation' (4-way: how the first object of a
-// two-object scene stands to the second). Training scenes come from one seed and test scenes from
-// another, both far from the seeds zoo/clip-scenes was pretrained on, and every colour+shape
-// combination may appear.
+// The data is the user's own images, a folder of class folders (train/image-folder.ts: the layout of
+// torchvision's ImageFolder and Hugging Face's imagefolder), or a task read off generated scenes
+// (train/scenes.ts): 'shape' (3-way) and 'colour' (6-way) of a single object, 'count' (one or two
+// objects), 'relation' (4-way: how the first object of a two-object scene stands to the second).
+// Training scenes come from one seed and test scenes from another, both far from the seeds
+// zoo/clip-scenes was pretrained on, and every colour+shape combination may appear.
 //
 // RUN ends as a Hugging Face image classifier: CLIPForImageClassification for a CLIP tower,
 // ViTForImageClassification for a ViT (LoRA merged in), config.json with id2label/label2id,
-// preprocessor_config.json, eval_results.json, metrics.jsonl and checkpoints/.
+// preprocessor_config.json, eval_results.json, metrics.jsonl and checkpoints/; a LoRA run also
+// writes RUN/adapter/, the PEFT adapter (adapter_config.json, adapter_model.safetensors) that puts
+// the same classifier on the base checkpoint (modules_to_save: the head).
 //
 // Shapes: N images, B batch, Ci image channels, H x W image, C hidden (feature size), L labels.
 
@@ -28,12 +31,13 @@ import path from 'node:path';
 import { StrataError } from '../errors.js';
 import { readConfigJson } from '../io/hf.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { type ImageProcessorConfig, PREPROCESSOR_CONFIG_FILE, imageProcessorConfigToJson, preprocessImages, readImageProcessorConfig } from '../io/preprocessor.js';
+import { saveAdapter } from '../io/peft.js';
+import { type ImageProcessorConfig, PREPROCESSOR_CONFIG_FILE, imageProcessorConfigToJson, readImageProcessorConfig } from '../io/preprocessor.js';
 import { CLIPForImageClassification } from '../models/clip/classification.js';
 import { type LoadedModel, loadModel, saveModel } from '../models/load.js';
 import { type ModelConfig, createModel, parseModelConfig } from '../models/registry.js';
 import { ViTForImageClassification } from '../models/vit.js';
-import { applyLora, unloadLora } from '../nn/lora.js';
+import { type LoRAConfig, applyLora, unloadLora } from '../nn/lora.js';
 import type { Linear } from '../nn/layers.js';
 import { noGrad } from '../tensor/grad-mode.js';
 import { fromArray } from '../tensor/ops/creation.js';
@@ -41,115 +45,31 @@ import { crossEntropy } from '../tensor/ops/loss.js';
 import { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { BatchSampler } from './data.js';
-import { type Scene, type SceneOptions, SCENE_COLOURS, SCENE_RELATIONS, SCENE_SHAPES, sceneDataset } from './scenes.js';
 import { classificationMetrics } from './tasks.js';
 import { Trainer, type TrainerCallbacks, type TrainResult, type TrainingTask } from './trainer.js';
+import { type LabelledImages, type SceneTask, type VisionDataSummary, imageBatch, isSceneData, parseSceneTaskSpec, visionData, visionLabels } from './vision-data.js';
 
-export const SCENE_TASKS = ['shape', 'colour', 'count', 'relation'] as const;
-export type SceneTask = (typeof SCENE_TASKS)[number];
+// the data side lives in vision-data.ts; these names are part of this module's API
+export {
+  type FloatImages,
+  type LabelledImages,
+  SCENE_TASKS,
+  type SceneTask,
+  TEST_SCENE_SEED,
+  TRAIN_SCENE_SEED,
+  imageBatch,
+  isSceneData,
+  parseSceneTaskSpec,
+  sceneImageSet,
+  sceneTaskLabel,
+  sceneTaskLabels,
+  takeImages,
+} from './vision-data.js';
+
 export const VISION_METHODS = ['linear-probe', 'lora', 'full'] as const;
 export type VisionMethod = (typeof VISION_METHODS)[number];
 export const VISION_INITS = ['pretrained', 'scratch'] as const;
 export type VisionInit = (typeof VISION_INITS)[number];
-
-/** Seed offsets of the training and test scenes: far from the seeds the zoo's CLIP pretrained on (0 .. ~3e6). */
-export const TRAIN_SCENE_SEED = 10_000_019;
-export const TEST_SCENE_SEED = 20_000_003;
-
-/** Label names of a scene task, by label id. */
-export function sceneTaskLabels(task: SceneTask): readonly string[] {
-  switch (task) {
-    case 'shape':
-      return SCENE_SHAPES;
-    case 'colour':
-      return SCENE_COLOURS;
-    case 'count':
-      return ['one', 'two'];
-    case 'relation':
-      return SCENE_RELATIONS;
-  }
-}
-
-/** The scenes a task draws: one object for shape and colour, two for relation, either for count. */
-function sceneOptionsFor(task: SceneTask, imageSize: number): SceneOptions {
-  const twoObjects = task === 'relation' ? 1 : task === 'count' ? 0.5 : 0;
-  return { imageSize, twoObjects, holdOut: [] };
-}
-
-/** The label id of a scene under a task. */
-export function sceneTaskLabel(task: SceneTask, scene: Scene): number {
-  const first = scene.objects[0]!;
-  switch (task) {
-    case 'shape':
-      return SCENE_SHAPES.indexOf(first.shape);
-    case 'colour':
-      return SCENE_COLOURS.indexOf(first.colour);
-    case 'count':
-      return scene.objects.length - 1;
-    case 'relation':
-      if (!scene.relation) throw new StrataError('argument', 'sceneTaskLabel', `scene ${scene.index} has one object: the relation task needs two`);
-      return SCENE_RELATIONS.indexOf(scene.relation);
-  }
-}
-
-/** 'scenes:relation' -> 'relation' (a StrataError names the tasks otherwise). */
-export function parseSceneTaskSpec(spec: string): SceneTask {
-  const m = /^scenes:(.+)$/.exec(spec);
-  const task = m?.[1];
-  if (!task || !(SCENE_TASKS as readonly string[]).includes(task)) {
-    throw new StrataError('argument', 'finetune', `image-classification data must be scenes:TASK with TASK one of ${SCENE_TASKS.join(', ')}, got '${spec.slice(0, 60)}'`);
-  }
-  return task as SceneTask;
-}
-
-/** Preprocessed images with their labels, held flat: image i is pixels[i * imageSize .. (i + 1) * imageSize). */
-export interface LabelledImages {
-  /** (N, Ci, H, W) pixel values, normalized as the model's preprocessor says */
-  pixels: Float32Array;
-  /** [Ci, H, W] */
-  imageShape: [number, number, number];
-  labels: Int32Array;
-  count: number;
-}
-
-/** The first `n` images of a set (a smaller label budget over the same scenes). */
-export function takeImages(set: LabelledImages, n: number): LabelledImages {
-  if (!Number.isSafeInteger(n) || n < 1 || n > set.count) throw new StrataError('argument', 'takeImages', `n must be an integer in [1, ${set.count}], got ${n}`);
-  const per = set.imageShape[0] * set.imageShape[1] * set.imageShape[2];
-  return { pixels: set.pixels.subarray(0, n * per), imageShape: set.imageShape, labels: set.labels.subarray(0, n), count: n };
-}
-
-/** (B, Ci, H, W) pixel values of some images of a set. */
-export function imageBatch(set: LabelledImages, indices: readonly number[]): Tensor {
-  const per = set.imageShape[0] * set.imageShape[1] * set.imageShape[2];
-  const out = new Float32Array(indices.length * per);
-  indices.forEach((i, b) => out.set(set.pixels.subarray(i * per, (i + 1) * per), b * per));
-  return fromArray(out, [indices.length, ...set.imageShape]);
-}
-
-/** `count` labelled scenes of a task from `seed`, preprocessed for a model. */
-export function sceneImageSet(task: SceneTask, options: { count: number; seed: number; processor: ImageProcessorConfig; imageSize: number }): LabelledImages {
-  const scenes = sceneDataset({ ...sceneOptionsFor(task, options.imageSize), count: options.count, seed: options.seed });
-  const labels = new Int32Array(options.count);
-  let pixels: Float32Array | null = null;
-  let shape: [number, number, number] = [0, 0, 0];
-  const CHUNK = 64;
-  for (let start = 0; start < options.count; start += CHUNK) {
-    const chunk: Scene[] = [];
-    for (let i = start; i < Math.min(options.count, start + CHUNK); i++) {
-      const s = scenes.get(i);
-      labels[i] = sceneTaskLabel(task, s);
-      chunk.push(s);
-    }
-    const px = preprocessImages(chunk.map((s) => s.image), options.processor); // (B, Ci, H, W)
-    if (!pixels) {
-      shape = px.shape.slice(1) as [number, number, number];
-      pixels = new Float32Array(options.count * shape[0] * shape[1] * shape[2]);
-    }
-    pixels.set(px.contiguous().toArray() as unknown as Float32Array, start * shape[0] * shape[1] * shape[2]);
-  }
-  return { pixels: pixels!, imageShape: shape, labels, count: options.count };
-}
 
 /** A vision tower with a linear head: what the methods adapt. */
 export type ImageClassifierModel = CLIPForImageClassification | ViTForImageClassification;
@@ -405,6 +325,8 @@ export interface AdaptResult extends TrainResult {
   totalParameters: number;
   /** seconds spent computing probe features (0 for the other methods) */
   featureSeconds: number;
+  /** what applyLora was given (method 'lora'; null otherwise): the adapter's config */
+  lora: LoRAConfig | null;
 }
 
 /**
@@ -416,6 +338,7 @@ export function adaptImageClassifier(setup: Pick<ImageClassifierSetup, 'model' |
   const generator = new Generator(o.seed);
   let task: TrainingTask;
   let featureSeconds = 0;
+  let lora: LoRAConfig | null = null;
   if (o.method === 'linear-probe') {
     for (const [name, p] of model.namedParameters()) p.requiresGrad_(HEAD.test(name));
     const t0 = performance.now();
@@ -424,8 +347,10 @@ export function adaptImageClassifier(setup: Pick<ImageClassifierSetup, 'model' |
     featureSeconds = (performance.now() - t0) / 1000;
     task = new FeatureProbeTask(model.classifier, trainFeatures, testFeatures, { batchSize: o.batchSize, seed: o.seed });
   } else {
-    if (o.method === 'lora') applyLora(model, { rank: o.loraRank, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargets ?? setup.tower.loraTargets, modulesToSave: ['classifier'], generator });
-    else for (const p of model.parameters()) p.requiresGrad_(true);
+    if (o.method === 'lora') {
+      lora = { rank: o.loraRank, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargets ?? setup.tower.loraTargets, modulesToSave: ['classifier'] };
+      applyLora(model, { ...lora, generator });
+    } else for (const p of model.parameters()) p.requiresGrad_(true);
     task = new ImageClassificationTask(model, train, test, { batchSize: o.batchSize, seed: o.seed });
   }
   const trainable = model.parameters().filter((p) => p.requiresGrad).reduce((n, p) => n + p.size, 0);
@@ -438,21 +363,26 @@ export function adaptImageClassifier(setup: Pick<ImageClassifierSetup, 'model' |
   const result = trainer.run();
   model.eval();
   const testMetrics = o.method === 'linear-probe' ? noGrad(() => task.evaluate!()) : evaluateImages(model, test);
-  return { ...result, test: testMetrics, trainableParameters: trainable, totalParameters: model.numParameters(), featureSeconds };
+  return { ...result, test: testMetrics, trainableParameters: trainable, totalParameters: model.numParameters(), featureSeconds, lora };
 }
 
 export interface VisionFinetuneConfig {
   /** a CLIP or ViT Hugging Face directory */
   model: string;
-  /** scenes:shape | scenes:colour | scenes:count | scenes:relation */
+  /** a folder of class folders (train/image-folder.ts), or scenes:shape | scenes:colour | scenes:count | scenes:relation */
   data: string;
   method: VisionMethod;
   init: VisionInit;
   out: string;
-  /** labelled training scenes (the label budget) */
+  /** scenes: labelled training scenes (the label budget) */
   trainScenes: number;
+  /** scenes: test scenes */
   testScenes: number;
-  /** optimizer steps; default: `epochs` passes over the training scenes */
+  /** a folder without a test split: the share of each class held out (default 0.2) */
+  testFraction?: number;
+  /** a folder: train on a seeded subset of this many training images (the label budget) */
+  trainLimit?: number;
+  /** optimizer steps; default: `epochs` passes over the training images */
   steps?: number;
   epochs: number;
   batchSize: number;
@@ -506,33 +436,42 @@ export function validateVisionFinetuneConfig(c: VisionFinetuneConfig): VisionFin
   check(c.loraAlpha > 0, `loraAlpha must be > 0, got ${c.loraAlpha}`);
   check(c.loraDropout >= 0 && c.loraDropout < 1, `loraDropout must be in [0, 1), got ${c.loraDropout}`);
   check(Number.isSafeInteger(c.seed) && c.seed >= 0 && c.seed < 1e9, `seed must be an integer in [0, 1e9), got ${c.seed}`);
-  parseSceneTaskSpec(c.data);
+  check(typeof c.data === 'string' && c.data.length > 0, 'data must be a folder of class folders or scenes:TASK');
+  if (isSceneData(c.data)) {
+    parseSceneTaskSpec(c.data);
+    check(c.testFraction === undefined && c.trainLimit === undefined, 'testFraction and trainLimit apply to a folder of images; scenes take trainScenes and testScenes');
+  } else {
+    check(c.testFraction === undefined || (c.testFraction > 0 && c.testFraction < 1), `testFraction must be in (0, 1), got ${c.testFraction}`);
+    check(c.trainLimit === undefined || (Number.isSafeInteger(c.trainLimit) && c.trainLimit >= 1), `trainLimit must be an integer >= 1, got ${c.trainLimit}`);
+  }
   return c;
 }
 
 export interface VisionFinetuneResult extends AdaptResult {
   out: string;
-  task: SceneTask;
+  /** the scene task; null for a folder */
+  task: SceneTask | null;
   labels: readonly string[];
   trainExamples: number;
   testExamples: number;
+  data: Omit<VisionDataSummary, 'train' | 'test' | 'labels' | 'fingerprint'>;
+  /** RUN/adapter for a LoRA run; null otherwise */
+  adapter: string | null;
 }
 
-/** Fine-tunes (or probes) the vision tower of `c.model` on a scene task and writes RUN (see the file comment). */
+/** Fine-tunes (or probes) the vision tower of `c.model` on a folder of images or a scene task and writes RUN (see the file comment). */
 export async function visionFinetune(given: VisionFinetuneConfig, options: { resume?: boolean; onLog?(message: string): void } & TrainerCallbacks = {}): Promise<VisionFinetuneResult> {
   const c = validateVisionFinetuneConfig(given);
-  const task = parseSceneTaskSpec(c.data);
-  const labels = sceneTaskLabels(task);
+  const task = isSceneData(c.data) ? parseSceneTaskSpec(c.data) : null;
+  // the labels of a folder are its class folders: read before the model is built around them
+  const { labels, folder } = visionLabels(c);
   fs.mkdirSync(c.out, { recursive: true });
   writeFileAtomic(path.join(c.out, 'finetune_config.json'), [Buffer.from(`${JSON.stringify({ ...c, task: 'image-classification', out: undefined }, null, 2)}\n`)]);
   const setup = await loadImageClassifier(c.model, labels, { init: c.init, seed: c.seed });
   if (c.init === 'pretrained' && setup.initializedKeys.length) options.onLog?.(`new head: ${setup.initializedKeys.join(', ')}`);
-  const imageSize = setup.model.imageSize[0];
-  const train = sceneImageSet(task, { count: c.trainScenes, seed: TRAIN_SCENE_SEED + c.seed, processor: setup.processor, imageSize });
-  const test = sceneImageSet(task, { count: c.testScenes, seed: TEST_SCENE_SEED + c.seed, processor: setup.processor, imageSize });
-  options.onLog?.(`${task}: ${train.count} training and ${test.count} test scenes, labels ${labels.join(', ')}`);
-  const steps = c.steps ?? Math.max(1, Math.ceil((c.trainScenes * c.epochs) / c.batchSize));
-  const configDigest = createHash('sha256').update(JSON.stringify({ ...c, steps: undefined, out: undefined })).digest('hex').slice(0, 16);
+  const { train, test, fingerprint, ...data } = await visionData(c, setup.processor, setup.model.imageSize[0], { folder, onLog: options.onLog });
+  const steps = c.steps ?? Math.max(1, Math.ceil((train.count * c.epochs) / c.batchSize));
+  const configDigest = createHash('sha256').update(JSON.stringify({ ...c, steps: undefined, out: undefined, fingerprint })).digest('hex').slice(0, 16);
   const r = adaptImageClassifier(
     setup,
     train,
@@ -540,10 +479,17 @@ export async function visionFinetune(given: VisionFinetuneConfig, options: { res
     { ...c, steps, lr: c.lr ?? VISION_DEFAULT_LR[c.init === 'scratch' ? 'scratch' : c.method], loraTargets: c.loraTargets?.split(',').filter(Boolean), runDir: c.out, resume: options.resume, configDigest },
     options,
   );
-  if (c.method === 'lora') unloadLora(setup.model, { merge: true });
+  let adapter: string | null = null;
+  if (r.lora) {
+    // PEFT has no image-classification task type; its image-classification recipe leaves task_type unset
+    adapter = path.join(c.out, 'adapter');
+    saveAdapter(adapter, setup.model, { ...r.lora, baseModel: c.model, taskType: null });
+    unloadLora(setup.model, { merge: true });
+  }
   const label2id = Object.fromEntries(labels.map((l, i) => [l, i]));
   saveModel(c.out, setup.model, { ...setup.config, label2id } as unknown as ModelConfig, { architecture: setup.architecture });
   writeFileAtomic(path.join(c.out, PREPROCESSOR_CONFIG_FILE), [Buffer.from(`${JSON.stringify(imageProcessorConfigToJson(setup.processor), null, 2)}\n`)]);
-  writeFileAtomic(path.join(c.out, 'eval_results.json'), [Buffer.from(`${JSON.stringify({ split: 'test', task, examples: test.count, ...r.test }, null, 2)}\n`)]);
-  return { ...r, out: c.out, task, labels, trainExamples: train.count, testExamples: test.count };
+  const evalResults = { split: 'test', ...(task ? { task } : { data: c.data, test_source: data.testSource }), examples: test.count, ...r.test };
+  writeFileAtomic(path.join(c.out, 'eval_results.json'), [Buffer.from(`${JSON.stringify(evalResults, null, 2)}\n`)]);
+  return { ...r, out: c.out, task, labels, trainExamples: train.count, testExamples: test.count, data: { ...data }, adapter };
 }

@@ -5,7 +5,7 @@ import { setThreads } from '../../backend/threads.js';
 import { PRETRAIN_ARCHS, PRETRAIN_DEFAULTS, type PretrainConfig, pretrain } from '../../train/pretrain.js';
 import { FINETUNE_DEFAULTS, FINETUNE_TASKS, type FinetuneConfig, finetune } from '../../train/finetune.js';
 import { evaluateModel } from '../../train/evaluate.js';
-import { SCENE_TASKS, VISION_FINETUNE_DEFAULTS, type VisionFinetuneConfig, visionFinetune } from '../../train/vision-finetune.js';
+import { SCENE_TASKS, VISION_FINETUNE_DEFAULTS, type VisionFinetuneConfig, isSceneData, visionFinetune } from '../../train/vision-finetune.js';
 import type { ExportDType, ExportFormat } from '../../train/export.js';
 
 // listed here so `strata --help` does not load the GGUF writer
@@ -65,13 +65,19 @@ interface CommonFlags {
   json: boolean;
 }
 
-/** `strata finetune --task image-classification`: a vision tower adapted on a scene task (train/vision-finetune.ts). */
+const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)}`;
+
+/** `strata finetune --task image-classification`: a vision tower adapted on a folder of images or a scene task (train/vision-finetune.ts). */
 async function runVisionFinetune(io: CliIO, given: Partial<FinetuneConfig & VisionFinetuneConfig>, flags: CommonFlags): Promise<void> {
-  const textOnly = (['field', 'labelField', 'maxLength', 'testFraction'] as const).filter((k) => given[k] !== undefined);
-  if (textOnly.length) throw new StrataError('argument', 'finetune', `${textOnly.map((k) => `--${k.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)}`).join(', ')} apply to text tasks, not image-classification`);
+  const textOnly = (['field', 'labelField', 'maxLength'] as const).filter((k) => given[k] !== undefined);
+  if (textOnly.length) throw new StrataError('argument', 'finetune', `${textOnly.map(flagName).join(', ')} apply to text tasks, not image-classification`);
+  required(given, ['model', 'data', 'out'], 'finetune');
+  const scenes = isSceneData(given.data!);
+  const misplaced = scenes ? given.testFraction !== undefined && '--test-fraction' : given.testScenes !== undefined && '--test-scenes';
+  if (misplaced) throw new StrataError('argument', 'finetune', `${misplaced} applies to ${scenes ? 'a folder of images' : 'scenes:TASK data'}, not to ${scenes ? given.data : 'a folder'}`);
+  // --train-limit is the label budget: scenes to generate, or a seeded subset of the folder's training images
   const { trainLimit, ...rest } = given;
-  const c = { ...VISION_FINETUNE_DEFAULTS, ...rest, ...(trainLimit !== undefined ? { trainScenes: trainLimit } : {}) } as VisionFinetuneConfig;
-  required(c, ['model', 'data', 'out'], 'finetune');
+  const c = { ...VISION_FINETUNE_DEFAULTS, ...rest, ...(trainLimit !== undefined ? (scenes ? { trainScenes: trainLimit } : { trainLimit }) : {}) } as VisionFinetuneConfig;
   const progress = new TrainingProgress(io, { quiet: flags.json });
   try {
     const r = await visionFinetune(c, {
@@ -81,9 +87,21 @@ async function runVisionFinetune(io: CliIO, given: Partial<FinetuneConfig & Visi
       onStep: (rec) => progress.step(rec),
     });
     progress.stop();
-    const summary = { out: r.out, task: r.task, labels: r.labels, steps: r.steps, loss: r.lastLoss, test: r.test, train_examples: r.trainExamples, test_examples: r.testExamples, trainable_parameters: r.trainableParameters, total_parameters: r.totalParameters, seconds: r.seconds + r.featureSeconds };
+    const d = r.data;
+    const summary = {
+      out: r.out, task: r.task, data: c.data, labels: r.labels, steps: r.steps, loss: r.lastLoss, test: r.test, train_examples: r.trainExamples, test_examples: r.testExamples,
+      counts: d.counts, test_source: d.testSource, skipped: d.skipped.length, skipped_files: d.skipped.map((s) => s.file), ignored: d.ignored, adapter: r.adapter,
+      trainable_parameters: r.trainableParameters, total_parameters: r.totalParameters, seconds: r.seconds + r.featureSeconds,
+    };
     if (flags.json) io.out(`${JSON.stringify(summary)}\n`);
-    else io.out(`trained ${r.steps} steps in ${formatDuration(r.seconds + r.featureSeconds)} (${r.trainableParameters.toLocaleString('en-US')} of ${r.totalParameters.toLocaleString('en-US')} parameters)\nheld-out (${r.testExamples} scenes): accuracy ${(100 * r.test['val_accuracy']!).toFixed(1)}%, f1 ${r.test['val_f1']!.toFixed(4)}\nmodel: ${r.out} (strata classify-image --model ${r.out} IMG)\n`);
+    else {
+      const what = scenes ? 'scenes' : `images, ${d.testSource === 'held-out' ? 'held out' : `${d.testSource}/`}`;
+      io.out(
+        `trained ${r.steps} steps in ${formatDuration(r.seconds + r.featureSeconds)} (${r.trainableParameters.toLocaleString('en-US')} of ${r.totalParameters.toLocaleString('en-US')} parameters) on ${r.trainExamples} images of ${r.labels.length} labels\n` +
+          (d.skipped.length ? `skipped ${d.skipped.length} unreadable file${d.skipped.length > 1 ? 's' : ''} (listed in --json's skipped_files)\n` : '') +
+          `held-out (${r.testExamples} ${what}): accuracy ${(100 * r.test['val_accuracy']!).toFixed(1)}%, f1 ${r.test['val_f1']!.toFixed(4)}\nmodel: ${r.out} (strata classify-image --model ${r.out} IMG)${r.adapter ? `\nPEFT adapter: ${r.adapter}` : ''}\n`,
+      );
+    }
   } finally {
     progress.stop();
   }
@@ -144,8 +162,8 @@ export function registerTrain(program: Command, io: CliIO): void {
     .command('finetune')
     .description('adapt a pretrained model: classification/regression head, instruction tuning (sft) or causal-LM; full, LoRA or linear probe')
     .option('--model <PATH>', 'a pretrained Hugging Face directory')
-    .option('--data <SPEC>', 'labelled JSONL (text, label), corpus:spam-assassin, chat JSONL (sft) or text (causal-lm)')
-    .option('--task <TASK>', `${FINETUNE_TASKS.join(' | ')} | image-classification (a vision tower: CLIP or ViT, --data scenes:${SCENE_TASKS.join('|')})`)
+    .option('--data <SPEC>', 'labelled JSONL (text, label), corpus:spam-assassin, chat JSONL (sft), text (causal-lm), or for image-classification a folder of class folders (DIR/cat/*.jpg, or DIR/train/cat/... with DIR/test/)')
+    .option('--task <TASK>', `${FINETUNE_TASKS.join(' | ')} | image-classification (a vision tower: CLIP or ViT; --data DIR or scenes:${SCENE_TASKS.join('|')})`)
     .option('--method <M>', 'full | lora | linear-probe (same as --lora / --linear-probe)')
     .option('--init <I>', 'image-classification: pretrained (default) | scratch (the same architecture, randomly initialized; a baseline)')
     .option('--test-scenes <N>', `image-classification: held-out test scenes (default ${VISION_FINETUNE_DEFAULTS.testScenes})`, positiveInt(1e6))
@@ -165,7 +183,7 @@ export function registerTrain(program: Command, io: CliIO): void {
     .option('--warmup-steps <N>', 'linear warmup steps (default 5% of steps)', nonNegativeInt)
     .option('--weight-decay <X>', `AdamW weight decay (default ${FINETUNE_DEFAULTS.weightDecay})`, Number)
     .option('--max-length <T>', `tokens per example (default ${FINETUNE_DEFAULTS.maxLength})`, positiveInt(1 << 16))
-    .option('--test-fraction <X>', `held-out share (default ${FINETUNE_DEFAULTS.testFraction})`, fraction)
+    .option('--test-fraction <X>', `held-out share (default ${FINETUNE_DEFAULTS.testFraction}; an image folder: of each class, when it has no test/)`, fraction)
     .option('--train-limit <N>', 'train on a seeded subset of N examples of the training split (a labelled-data budget)', positiveInt(1e9))
     .option('--seed <S>', 'seed (default 0)', nonNegativeInt)
     .option('--checkpoint-every <N>', 'steps between checkpoints (default: end only)', nonNegativeInt)
