@@ -172,7 +172,7 @@ export function scanImageFolder(root: string, options: ScanImageFolderOptions = 
   const st = statOrNull(root);
   if (!st) throw new StrataError('io', root, 'not found (image-classification data is a folder with one subfolder of images per class)');
   if (!st.isDirectory()) throw new StrataError('io', root, 'not a folder (image-classification data is a folder with one subfolder of images per class)');
-  const top = subfolders(root).folders;
+  const { folders: top, others: rootFiles } = subfolders(root);
   const layout = top.includes('train') ? 'splits' : 'classes';
   let testName: (typeof TEST_SPLIT_NAMES)[number] | null = null;
   if (layout === 'splits') {
@@ -192,7 +192,8 @@ export function scanImageFolder(root: string, options: ScanImageFolderOptions = 
   const labels = [...train.classes.keys()];
   if (labels.length === 0) throw new StrataError('io', trainDir, 'has no class folders: put the images of each class in a subfolder named after it (PATH/cat/1.jpg, PATH/dog/2.jpg)');
   if (labels.length === 1) throw new StrataError('io', trainDir, `has one class folder ('${labels[0]}'): classification needs at least two`);
-  let ignored = train.ignored;
+  // with split folders, files at the top (metadata.csv, a README) sit beside them
+  let ignored = train.ignored + (layout === 'splits' ? rootFiles : 0);
   const trainEntries: ImageFolderEntry[] = [];
   const testEntries: ImageFolderEntry[] = [];
   const fingerprint = createHash('sha256').update(`${layout}\0${testName ?? testFraction}\0${seed}\0`);
