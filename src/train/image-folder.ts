@@ -24,7 +24,9 @@
 // Memory: images are kept as 8-bit RGB after the processor's resize and center crop, i.e. exactly
 // the pixels inference would normalize, and normalized per batch (byteImageBatch). A 224 x 224
 // image costs 224 * 224 * 3 = 150,528 bytes (147 KiB), a quarter of its float32 pixel_values
-// (602,112 bytes): 10,000 images hold 1.5 GB instead of 6 GB.
+// (602,112 bytes): 10,000 images hold 1.5 GB instead of 6 GB. Measured: 300 640 x 480 JPEGs to
+// CLIP's 224 x 224 in 8.5 s (28 ms each, on 2 cores busy with other training), RSS +79 MB, of which
+// the kept images are 45 MB; the rest is libvips' and the decode buffers' working set.
 //
 // Shapes: N images, B batch, Ci image channels (3), H x W image after resize and crop.
 
