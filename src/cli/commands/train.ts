@@ -95,11 +95,11 @@ async function runVisionFinetune(io: CliIO, given: Partial<FinetuneConfig & Visi
     };
     if (flags.json) io.out(`${JSON.stringify(summary)}\n`);
     else {
-      const what = scenes ? 'scenes' : `images, ${d.testSource === 'held-out' ? 'held out' : `${d.testSource}/`}`;
+      const scored = scenes ? `held-out (${r.testExamples} scenes)` : d.testSource === 'held-out' ? `held-out (${r.testExamples} images)` : `${d.testSource}/ (${r.testExamples} images)`;
       io.out(
         `trained ${r.steps} steps in ${formatDuration(r.seconds + r.featureSeconds)} (${r.trainableParameters.toLocaleString('en-US')} of ${r.totalParameters.toLocaleString('en-US')} parameters) on ${r.trainExamples} images of ${r.labels.length} labels\n` +
           (d.skipped.length ? `skipped ${d.skipped.length} unreadable file${d.skipped.length > 1 ? 's' : ''} (listed in --json's skipped_files)\n` : '') +
-          `held-out (${r.testExamples} ${what}): accuracy ${(100 * r.test['val_accuracy']!).toFixed(1)}%, f1 ${r.test['val_f1']!.toFixed(4)}\nmodel: ${r.out} (strata classify-image --model ${r.out} IMG)${r.adapter ? `\nPEFT adapter: ${r.adapter}` : ''}\n`,
+          `${scored}: accuracy ${(100 * r.test['val_accuracy']!).toFixed(1)}%, f1 ${r.test['val_f1']!.toFixed(4)}\nmodel: ${r.out} (strata classify-image --model ${r.out} IMG)${r.adapter ? `\nPEFT adapter: ${r.adapter}` : ''}\n`,
       );
     }
   } finally {
