@@ -176,6 +176,7 @@ describe('the saved classifier', () => {
     assert.equal(summary.train_examples, 16);
     const keys = Object.keys(readSafetensors(path.join(out, 'model.safetensors')).tensors);
     assert.ok(!keys.some((k) => k.includes('lora_')), 'LoRA is merged into the saved weights');
+    assert.ok(fs.existsSync(path.join(out, 'adapter', 'adapter_model.safetensors')), 'and saved apart as a PEFT adapter (vision-finetune-folder.test.ts checks it)');
     const png = path.join(out, 'scene.png');
     fs.writeFileSync(png, await encodePng(generateScene(5, 0, { imageSize: 32 }).image));
     stdout = '';
