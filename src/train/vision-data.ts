@@ -126,7 +126,6 @@ export function sceneImageSet(task: SceneTask, options: { count: number; seed: n
   return { pixels: pixels!, imageShape: shape, labels, count: options.count };
 }
 
-
 /** Whether image-classification data names generated scenes (anything else is a folder). */
 export function isSceneData(data: string): boolean {
   return data.startsWith('scenes:');
