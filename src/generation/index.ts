@@ -28,3 +28,5 @@ export {
 } from './constraint.js';
 export { JsonGrammar, jsonSchemaConstraint, type JsonSchemaOptions, type JsonState } from './json-schema.js';
 export { encodeInputs, generateEncoderDecoder, type EncoderDecoderGenerateOptions, type EncoderDecoderResult, type LogitsRule } from './encoder-decoder.js';
+export { beamSearchEncoderDecoder, type EncoderDecoderBeamOptions, type EncoderDecoderHypothesis } from './encoder-decoder-beam.js';
+export { BeamScorer, type BeamScorerOptions, type EarlyStopping, type ScoredHypothesis } from './beam-scorer.js';

@@ -4,7 +4,8 @@
 // released Whisper). Audio up to one window is one zero-padded window. Longer audio is cut into
 // windows that overlap by 2 x stride (default stride: window / 6, 5 s for 30 s windows): window k
 // starts at k x (window - 2 x stride), and the last one reaches the end. Each window is decoded
-// on its own (several at once, `batchSize`), with the same language and task.
+// on its own (several at once, `batchSize`), with the same language and task: greedily, sampled,
+// or (numBeams > 1) by beam search in each window, scored as transformers' generate(num_beams).
 //
 // Merging. The windows' outputs are joined where they overlap:
 //   - text (no timestamps): the tokens of each window are aligned with the tail of the previous
@@ -33,6 +34,7 @@ import { loadModel } from '../models/load.js';
 import { type WhisperDecodingConfig, type WhisperTask, decoderPrompt, decodingRules, resolveLanguage, timedSegments, whisperDecodingConfig } from '../models/whisper/tokens.js';
 import { WhisperForConditionalGeneration } from '../models/whisper/model.js';
 import { encodeInputs, generateEncoderDecoder } from '../generation/encoder-decoder.js';
+import { beamSearchEncoderDecoder } from '../generation/encoder-decoder-beam.js';
 import type { SamplingOptions } from '../generation/sampling.js';
 import { noGrad } from '../tensor/grad-mode.js';
 import { fromArray } from '../tensor/ops/creation.js';
@@ -66,6 +68,8 @@ export interface TranscribeOptions extends Pick<SamplingOptions, 'temperature' |
   strideSeconds?: number;
   /** windows decoded together (default 4) */
   batchSize?: number;
+  /** 1 = greedy or sampled (default); more: beam search with that many beams in each window, as generate(num_beams) */
+  numBeams?: number;
   signal?: AbortSignal;
 }
 
@@ -229,6 +233,9 @@ export function transcribe(model: WhisperForConditionalGeneration, tokenizer: To
   }
   const batchSize = options.batchSize ?? 4;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new StrataError('argument', op, `batchSize must be a positive integer, got ${batchSize}`);
+  const numBeams = options.numBeams ?? 1;
+  if (!Number.isInteger(numBeams) || numBeams < 1 || numBeams > 64) throw new StrataError('argument', op, `numBeams must be an integer in [1, 64], got ${numBeams}`);
+  if (numBeams > 1 && (options.temperature ?? 0) > 0) throw new StrataError('argument', op, `beam search (numBeams ${numBeams}) is deterministic; it takes no temperature (got ${options.temperature})`);
   const timestamps = options.timestamps ?? false;
   const starts = windowStarts(samples16k.length, windowSamples, strideSamples);
 
@@ -249,21 +256,22 @@ export function transcribe(model: WhisperForConditionalGeneration, tokenizer: To
     const room = Math.min(settings.maxLength, model.maxPositions) - prompt.length;
     const maxTokens = options.maxTokens ?? room;
     if (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > room) throw new StrataError('argument', op, `maxTokens must be an integer in [1, ${room}] (the decoder's positions after a ${prompt.length}-token prompt), got ${maxTokens}`);
-    const results = generateEncoderDecoder(
-      model,
-      states,
-      group.map(() => prompt),
-      {
-        maxTokens,
-        stopTokens: [settings.tokens.endOfText],
-        rules: decodingRules(settings, timestamps),
-        temperature: options.temperature ?? 0,
-        topK: options.topK,
-        topP: options.topP,
-        seed: options.seed,
-        signal: options.signal,
-      },
-    );
+    const prompts = group.map(() => prompt);
+    const stopTokens = [settings.tokens.endOfText];
+    const rules = decodingRules(settings, timestamps);
+    const results =
+      numBeams > 1
+        ? beamSearchEncoderDecoder(model, states, prompts, { numBeams, maxTokens, stopTokens, rules, signal: options.signal }).map((h) => h[0]!)
+        : generateEncoderDecoder(model, states, prompts, {
+            maxTokens,
+            stopTokens,
+            rules,
+            temperature: options.temperature ?? 0,
+            topK: options.topK,
+            topP: options.topP,
+            seed: options.seed,
+            signal: options.signal,
+          });
     if (results.some((r) => r.finishReason === 'abort')) throw new StrataError('argument', op, 'aborted');
     perWindow.push(...results.map((r) => r.tokens));
   }

@@ -17,6 +17,7 @@ interface TranscribeFlags {
   seed?: number;
   maxTokens?: number;
   batchSize?: number;
+  beams?: number;
   threads?: number;
   json: boolean;
 }
@@ -30,6 +31,13 @@ function temperature(v: string): number {
 function integer(v: string): number {
   if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError('seed must be an integer.');
   return Number(v);
+}
+
+/** --beams: 1..16 (OpenAI's Whisper decodes with 5; every beam is one more decoder row each step). */
+function beamCount(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || n < 1 || n > 16) throw new StrataError('argument', '--beams', `must be an integer in [1, 16], got '${v}'`);
+  return n;
 }
 
 const seconds = (x: number) => x.toFixed(2);
@@ -47,6 +55,7 @@ export function registerTranscribe(program: Command, io: CliIO): void {
     .option('--seed <S>', 'random seed when sampling', integer)
     .option('--max-tokens <N>', 'most tokens per window (30 s for released Whisper models)', positiveInt(1 << 16))
     .option('--batch-size <N>', 'windows decoded together', positiveInt(256))
+    .option('--beams <N>', 'beam search with N beams in each window (1..16; default 1: greedy, or sampled with --temperature)', beamCount)
     .option('--threads <N>', 'native threads', positiveInt(1024))
     .option('--json', 'print one JSON line: {"text", "language", "segments" (with --timestamps)}', false)
     .action(async (audio: string, f: TranscribeFlags) => {
@@ -64,6 +73,7 @@ export function registerTranscribe(program: Command, io: CliIO): void {
         seed: f.seed,
         maxTokens: f.maxTokens,
         batchSize: f.batchSize,
+        numBeams: f.beams,
       });
       if (f.json) {
         const out: Record<string, unknown> = { text: result.text, language: result.language };
