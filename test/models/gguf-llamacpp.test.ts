@@ -108,8 +108,9 @@ describe('GGUF gpt2', () => {
       worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
       scale = Math.max(scale, Math.abs(a[i]!));
     }
-    // the transposed weights change GEMM's summation order only
-    assert.ok(worst <= 1e-5 * scale, `gguf vs hf layout: max |Δlogit| ${worst} (logits up to ${scale})`);
+    // the transposed weights change GEMM's summation order only: measured 1.2e-5 x scale on the
+    // portable kernels, 1.9e-5 on AVX2, less on AVX-512 (this model's weights are large on purpose)
+    assert.ok(worst <= 5e-5 * scale, `gguf vs hf layout: max |Δlogit| ${worst} (logits up to ${scale})`);
     if (skip || !llama) return t.skip(skip || 'node-llama-cpp did not load (a devDependency: npm ci installs it)');
     const strata = generate(ours.model, PROMPT, { temperature: 0, maxTokens: 32 }).tokens;
     const lm = await llama.loadModel({ modelPath: file });
