@@ -4,8 +4,8 @@
 // stopping, Whisper's timestamp grammar. The best hypothesis' tokens must equal transformers'
 // exactly and its score (sum of log-probabilities / generated^lengthPenalty) within 1e-4. The
 // fixture holds no near ties: its script checks that jittering the log-probabilities by 2e-3
-// changes no output. Then the scorer alone against exhaustive search, the broadcast
-// cross-attention view against a copy, and bad input.
+// changes no output. Then a VisionEncoderDecoder against transformers the same way, the scorer
+// alone against exhaustive search, the broadcast cross-attention view against a copy, bad input.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -255,4 +255,35 @@ describe('BeamScorer', () => {
     assert.equal(early.finished.length, 2);
     assert.ok(early.length < 10);
   });
+});
+
+// The same search on a VisionEncoderDecoderModel (ViT + GPT-2 with cross-attention) against
+// transformers' VisionEncoderDecoderModel.generate(num_beams) (scripts/fixtures/
+// vision_encoder_decoder_beam.py): 3 images, 3 beams at length penalty 1 and 4 beams at 2.
+describe('encoder-decoder beam search: VisionEncoderDecoder against transformers', async () => {
+  const model = (await S.loadModel(fixtureDir('vision-encoder-decoder'))).model as S.EncoderDecoderModel;
+  const exp = loadFixture('vision-encoder-decoder-beam').tensors;
+  const cases = [
+    { name: 'b3', numBeams: 3, lengthPenalty: 1 },
+    { name: 'b4_lp2', numBeams: 4, lengthPenalty: 2 },
+  ];
+  for (const backend of BACKENDS) {
+    test(`the best beam equals transformers' on ${backend}: tokens exactly, score within ${SCORE_TOL}`, () => {
+      S.withBackend(backend, () => {
+        const states = S.noGrad(() => model.encode(exp.pixel_values!)); // (3, N, C)
+        const start = [model.decoderStartTokenId];
+        for (const c of cases) {
+          const results = beamSearchEncoderDecoder(model, states, [start, start, start], { numBeams: c.numBeams, lengthPenalty: c.lengthPenalty, maxTokens: 8, stopTokens: [1] });
+          const scores = exp[`scores_${c.name}`]!.toArray();
+          rows(exp[`tokens_${c.name}`]!).forEach((want, b) => {
+            const best = results[b]![0]!;
+            assert.deepEqual(best.tokens, want, `${c.name} image ${b}: tokens`);
+            assert.equal(best.finishReason, 'length');
+            assert.ok(Math.abs(best.score - scores[b]!) < SCORE_TOL, `${c.name} image ${b}: score ${best.score} vs transformers ${scores[b]}`);
+          });
+          assert.notDeepEqual(rows(exp[`tokens_${c.name}`]!), rows(exp.tokens_greedy!), `${c.name} differs from greedy`);
+        }
+      });
+    });
+  }
 });
