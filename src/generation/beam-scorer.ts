@@ -14,9 +14,10 @@
 //     current length (earlyStopping false, transformers' default), or at the budget's length
 //     (earlyStopping 'never' with lengthPenalty > 0). Once that test fails it stays failed.
 //
-// One difference, in a corner only: transformers starts beams 1..K-1 at -1e9 (copies of beam 0
-// that only fill the 2K slots when beam 0 has fewer than 2K allowed tokens); here they are dead
-// (-Infinity) and such a step keeps fewer beams running.
+// One difference, in corners only: where transformers fills a slot with a stand-in scored about
+// -1e9 (beams 1..K-1 at the start, copies of beam 0 that matter only when beam 0 has fewer than
+// 2K allowed tokens; an ended continuation kept running when fewer than K of the 2K run on),
+// the slot here is dead (-Infinity) and that step keeps fewer beams running.
 
 import { StrataError } from '../errors.js';
 import { topEntries } from './sampling.js';
