@@ -36,6 +36,7 @@ import { WhisperForConditionalGeneration } from '../models/whisper/model.js';
 import { encodeInputs, generateEncoderDecoder } from '../generation/encoder-decoder.js';
 import { beamSearchEncoderDecoder } from '../generation/encoder-decoder-beam.js';
 import type { SamplingOptions } from '../generation/sampling.js';
+import { type SpeechLanguageModel, loadSpeechLanguageModel, wordDecodingRule } from './speech-lm.js';
 import { noGrad } from '../tensor/grad-mode.js';
 import { fromArray } from '../tensor/ops/creation.js';
 import { stack } from '../tensor/ops/join.js';
@@ -70,6 +71,12 @@ export interface TranscribeOptions extends Pick<SamplingOptions, 'temperature' |
   batchSize?: number;
   /** 1 = greedy or sampled (default); more: beam search with that many beams in each window, as generate(num_beams) */
   numBeams?: number;
+  /**
+   * lexicon and word-LM decoding (speech-lm.ts: a recognizer's `languageModel`): transcripts hold
+   * only the LM's words, scored by it; beam search with its numBeams unless numBeams is given.
+   * Absent or null: the model's tokens alone.
+   */
+  languageModel?: SpeechLanguageModel | null;
   signal?: AbortSignal;
 }
 
@@ -99,6 +106,8 @@ export interface SpeechRecognizer {
   generationConfig: JsonObject | null;
   features: SpeechFeatureOptions;
   dir: string;
+  /** DIR/language_model/ when the directory has one (speech-lm.ts) */
+  languageModel: SpeechLanguageModel | null;
 }
 
 /** Reads the STFT settings of preprocessor_config.json and checks them against the model. */
@@ -125,7 +134,7 @@ export async function loadSpeechRecognizer(dir: string): Promise<SpeechRecognize
   const tokenizer = await loadTokenizer(dir);
   const pre = path.join(dir, 'preprocessor_config.json');
   const features = existsSync(pre) ? parseSpeechFeatures(readJsonObject(pre), pre, loaded.model) : WHISPER_FEATURES;
-  return { model: loaded.model, tokenizer, generationConfig: loaded.generationConfig?.raw ?? null, features, dir };
+  return { model: loaded.model, tokenizer, generationConfig: loaded.generationConfig?.raw ?? null, features, dir, languageModel: loadSpeechLanguageModel(dir) };
 }
 
 /** Log-mel features of one window: the samples zero-padded to `windowSamples` -> (M, F). */
@@ -233,7 +242,9 @@ export function transcribe(model: WhisperForConditionalGeneration, tokenizer: To
   }
   const batchSize = options.batchSize ?? 4;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new StrataError('argument', op, `batchSize must be a positive integer, got ${batchSize}`);
-  const numBeams = options.numBeams ?? 1;
+  const lm = options.languageModel ?? null;
+  const numBeams = options.numBeams ?? lm?.numBeams ?? 1;
+  if (lm && (options.temperature ?? 0) > 0) throw new StrataError('argument', op, `decoding with a language model is greedy or beam search; it takes no temperature (got ${options.temperature})`);
   if (!Number.isInteger(numBeams) || numBeams < 1 || numBeams > 64) throw new StrataError('argument', op, `numBeams must be an integer in [1, 64], got ${numBeams}`);
   if (numBeams > 1 && (options.temperature ?? 0) > 0) throw new StrataError('argument', op, `beam search (numBeams ${numBeams}) is deterministic; it takes no temperature (got ${options.temperature})`);
   const timestamps = options.timestamps ?? false;
@@ -258,7 +269,7 @@ export function transcribe(model: WhisperForConditionalGeneration, tokenizer: To
     if (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > room) throw new StrataError('argument', op, `maxTokens must be an integer in [1, ${room}] (the decoder's positions after a ${prompt.length}-token prompt), got ${maxTokens}`);
     const prompts = group.map(() => prompt);
     const stopTokens = [settings.tokens.endOfText];
-    const rules = decodingRules(settings, timestamps);
+    const rules = lm ? [...decodingRules(settings, timestamps), wordDecodingRule(tokenizer, model.vocabSize, settings.tokens.endOfText, lm)] : decodingRules(settings, timestamps);
     const results =
       numBeams > 1
         ? beamSearchEncoderDecoder(model, states, prompts, { numBeams, maxTokens, stopTokens, rules, signal: options.signal }).map((h) => h[0]!)

@@ -30,6 +30,7 @@ import { loadForInference, type InferenceModel } from '../pipelines/load.js';
 import { type ClipPipelineParts, clipImageEmbeddings, clipTextEmbeddings, tokenizeForClip } from '../pipelines/zero-shot-image.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type SpeechRecognizer, WHISPER_FEATURES, parseSpeechFeatures, transcribe } from '../pipelines/transcribe.js';
+import { loadSpeechLanguageModel } from '../pipelines/speech-lm.js';
 import { checkTokenIds, type ChatMessage, type Tokenizer } from '../tokenizers/tokenizer.js';
 import type { CausalLM } from '../models/types.js';
 import type {
@@ -74,6 +75,7 @@ function speechOf(m: InferenceModel): SpeechRecognizer | null {
     generationConfig: readGenerationConfig(m.path)?.raw ?? null,
     features: existsSync(pre) ? parseSpeechFeatures(readJsonObject(pre), pre, m.model) : WHISPER_FEATURES,
     dir: m.path,
+    languageModel: loadSpeechLanguageModel(m.path),
   };
 }
 
@@ -425,6 +427,8 @@ export class ModelRunner {
       temperature: o.temperature,
       generationConfig: sp.generationConfig,
       features: sp.features,
+      // the model's word LM decodes at temperature 0 (OpenAI's default); a sampled request gets the acoustic model's own tokens
+      languageModel: o.temperature && o.temperature > 0 ? null : sp.languageModel,
     });
     this.post({ type: 'transcribed', id, result: { text: r.text, language: r.language, duration: samples.length / WHISPER_SAMPLE_RATE, segments: r.segments } });
   }

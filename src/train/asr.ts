@@ -36,6 +36,8 @@ import { WhisperForConditionalGeneration } from '../models/whisper/model.js';
 import { loadModel, saveModel } from '../models/load.js';
 import { createModel, parseModelConfig } from '../models/registry.js';
 import { Generator } from '../tensor/random.js';
+import { SPEECH_LM_DEFAULTS, SPEECH_LM_DIR, saveSpeechLanguageModel } from '../pipelines/speech-lm.js';
+import { trainKneserNey } from '../text/ngram.js';
 import { saveTrainedTokenizer } from '../tokenizers/bpe-trainer.js';
 import { hfTokenizerFromJson } from '../tokenizers/hf.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
@@ -96,6 +98,11 @@ export interface TrainAsrConfig {
    * settings (dropout, SpecAugment, more renditions); '' = from scratch
    */
   init: string;
+  /**
+   * order of the word n-gram LM written to RUN/language_model/ from the training transcripts
+   * (speech-lm.ts; transcription decodes with it by default); 0 = none
+   */
+  lmOrder: number;
   /** held-out (and training) utterances per periodic evaluation */
   evalSentences: number;
   steps: number;
@@ -141,6 +148,7 @@ export const TRAIN_ASR_DEFAULTS = {
   timeMasks: 0,
   timeMaskWidth: 25,
   init: '',
+  lmOrder: 2,
   evalSentences: 64,
   steps: 1000,
   batchSize: 32,
@@ -176,6 +184,7 @@ export function validateTrainAsrConfig(c: TrainAsrConfig): TrainAsrConfig {
     check(Number.isSafeInteger(c[k]) && c[k] >= 0, `${k} must be an integer >= 0, got ${c[k]}`);
   }
   check(c.freqMaskWidth < c.melBins, `freqMaskWidth (${c.freqMaskWidth}) must be below melBins (${c.melBins})`);
+  check(c.lmOrder === 0 || c.lmOrder === 2 || c.lmOrder === 3, `lmOrder must be 0 (no language model), 2 or 3, got ${c.lmOrder}`);
   check(typeof c.init === 'string', 'init must be a trained speech model folder or ""');
   if (c.init) check(fs.existsSync(path.join(c.init, 'config.json')), `init: ${c.init} has no config.json (expected a speech model trained by train-asr, such as zoo/asr-espeak)`);
   for (const k of ['vocabularyWords', 'minWords', 'maxWords', 'renditions', 'hopLength', 'nFft', 'melBins', 'dModel', 'encoderLayers', 'decoderLayers', 'heads', 'ffnDim', 'maxTargetPositions', 'vocabSize', 'evalSentences', 'steps', 'batchSize'] as const) {
@@ -364,7 +373,7 @@ export async function trainAsr(given: TrainAsrConfig, options: { resume?: boolea
   const evalSets = { heldOut: data.heldOut.slice(0, c.evalSentences), train: data.train.slice(0, c.evalSentences) };
   const specAugment = { freqMasks: c.freqMasks, freqMaskWidth: c.freqMaskWidth, timeMasks: c.timeMasks, timeMaskWidth: c.timeMaskWidth };
   const task = new AsrTask(model, tokenizer, features, data.train, { batchSize: c.batchSize, seed: c.seed, specAugment }, evalSets);
-  const { out: _out, steps: _steps, checkpointEvery: _ce, evalEvery: _ee, dataDir: _dd, ...settings } = c;
+  const { out: _out, steps: _steps, checkpointEvery: _ce, evalEvery: _ee, dataDir: _dd, lmOrder: _lm, ...settings } = c;
   // settings added after runs had started count only when used, so those runs still resume
   for (const k of ['freqMasks', 'timeMasks', 'init'] as const) if (!settings[k]) delete (settings as Partial<typeof settings>)[k];
   if (!settings.freqMasks) delete (settings as Partial<typeof settings>).freqMaskWidth;
@@ -383,6 +392,12 @@ export async function trainAsr(given: TrainAsrConfig, options: { resume?: boolea
   const final = result.eval ?? trainer.evaluate();
   model.eval();
   saveModel(c.out, model, config, { generationConfig: generationConfigOf(config, speechTokenIds(tokenizer)) });
+  if (c.lmOrder > 0) {
+    // the training transcripts only: held-out sentences must stay unseen by every part of the recognizer
+    const lm = trainKneserNey(new Set(data.train.map((u) => u.text)), { order: c.lmOrder as 2 | 3 });
+    saveSpeechLanguageModel(c.out, { lm, ...SPEECH_LM_DEFAULTS });
+    options.onLog?.(`word language model: order ${c.lmOrder}, ${lm.words.length} words, in ${path.join(c.out, SPEECH_LM_DIR)}`);
+  } else fs.rmSync(path.join(c.out, SPEECH_LM_DIR), { recursive: true, force: true });
   options.onLog?.(`saved the model to ${c.out}`);
   return { ...result, eval: final, out: c.out, config, parameters: model.numParameters(), data };
 }

@@ -52,6 +52,7 @@ export function registerAsr(program: Command, io: CliIO): void {
     .option('--time-masks <N>', `SpecAugment: time spans masked per training utterance (default ${d.timeMasks} = off)`, nonNegativeInt)
     .option('--time-mask-width <N>', `SpecAugment: longest span, frames (default ${d.timeMaskWidth}; at most a fifth of the speech)`, nonNegativeInt)
     .option('--init <DIR>', 'start from the weights of a model this command trained (a RUN folder or zoo/asr-espeak) with a fresh optimizer and schedule: a second stage with other settings')
+    .option('--lm-order <N>', `word n-gram LM written to RUN/language_model/ from the training transcripts, used by transcribe (2 or 3; 0 = none; default ${d.lmOrder})`, nonNegativeInt)
     .option('--eval-sentences <N>', `held-out and training utterances per evaluation (default ${d.evalSentences})`, positiveInt(1e6));
   withRunOptions(trainAsrCommand, d).action(async (f: TrainAsrFlags) => {
     const c: TrainAsrConfig = configFromFlags(d, f);

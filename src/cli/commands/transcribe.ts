@@ -18,6 +18,7 @@ interface TranscribeFlags {
   maxTokens?: number;
   batchSize?: number;
   beams?: number;
+  lm: boolean;
   threads?: number;
   json: boolean;
 }
@@ -55,7 +56,8 @@ export function registerTranscribe(program: Command, io: CliIO): void {
     .option('--seed <S>', 'random seed when sampling', integer)
     .option('--max-tokens <N>', 'most tokens per window (30 s for released Whisper models)', positiveInt(1 << 16))
     .option('--batch-size <N>', 'windows decoded together', positiveInt(256))
-    .option('--beams <N>', 'beam search with N beams in each window (1..16; default 1: greedy, or sampled with --temperature)', beamCount)
+    .option('--beams <N>', "beam search with N beams in each window (1..16; default 1: greedy, or sampled with --temperature; with the model's language model, its attrs.json num_beams)", beamCount)
+    .option('--no-lm', "ignore the model's language_model/ folder (word lexicon and n-gram LM): the acoustic model's tokens alone")
     .option('--threads <N>', 'native threads', positiveInt(1024))
     .option('--json', 'print one JSON line: {"text", "language", "segments" (with --timestamps)}', false)
     .action(async (audio: string, f: TranscribeFlags) => {
@@ -74,6 +76,8 @@ export function registerTranscribe(program: Command, io: CliIO): void {
         maxTokens: f.maxTokens,
         batchSize: f.batchSize,
         numBeams: f.beams,
+        // a sampled transcript (--temperature) is the model's own: the LM decodes greedy or beam search only
+        languageModel: f.lm && !(f.temperature && f.temperature > 0) ? r.languageModel : null,
       });
       if (f.json) {
         const out: Record<string, unknown> = { text: result.text, language: result.language };
