@@ -10,7 +10,8 @@
 // 'b' the context (b), that node's child 'a' the context (a b). Each node holds the log
 // probabilities of the words that follow it and its own backoff weight. Scoring walks at most
 // order-1 Map lookups down and at most `order` lookups back up, with no allocation at all.
-// Measured (x86 2-core box, trigram on 5k sentences, mixed seen/unseen queries): ~9e6 calls/s.
+// Measured: ~5.5e6 logProb calls/s (trigram from 5k sentences, 1.4k words, half the queries seen
+// n-grams; tsx on a 2-core x86 box shared with two training jobs); training it took 0.11 s.
 
 import { StrataError } from '../errors.js';
 
