@@ -1,8 +1,9 @@
 // Word error rate of a speech model trained by `strata train-asr` (zoo/asr-espeak) on its
 // held-out sentences, greedy decoding against beam search of several widths, each utterance
-// transcribed by the transcribe pipeline as `strata transcribe [--beams N]` runs it.
+// transcribed by the transcribe pipeline as `strata transcribe --no-lm [--beams N]` runs it; with
+// --lm, also with the model's language_model/ (lexicon + word LM) at each width.
 //
-//   node --import tsx scripts/asr-beam-wer.ts --model zoo/asr-espeak --data runs/asr-espeak/data [--beams 1,4,8] [--limit N] [--threads 1] [--json]
+//   node --import tsx scripts/asr-beam-wer.ts --model zoo/asr-espeak --data runs/asr-espeak/data [--beams 1,4,8] [--lm] [--limit N] [--threads 1] [--json]
 //
 // The held-out sentences come from the model directory's train_config.json (the same seeded split
 // and voices the run used, as asrRunData draws them); their WAVs are read from --data, the cache
@@ -27,6 +28,8 @@ const { values: args } = parseArgs({
     limit: { type: 'string' },
     threads: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
+    // also decode with the model's language_model/ (lexicon + word LM) at each width
+    lm: { type: 'boolean', default: false },
   },
 });
 
@@ -50,12 +53,15 @@ const heldOut = asrSentences(config)
   .filter((u) => u.samples.length <= config.chunkSeconds * 16000);
 
 const rec = await loadSpeechRecognizer(args.model!);
-const results = widths.map((numBeams) => {
+if (args.lm && !rec.languageModel) throw new StrataError('argument', '--lm', `${args.model} has no language_model/ folder`);
+const runs = widths.flatMap((numBeams) => [{ numBeams, lm: false }, ...(args.lm ? [{ numBeams, lm: true }] : [])]);
+const results = runs.map(({ numBeams, lm }) => {
   const hyps: string[] = [];
   const started = performance.now();
+  const languageModel = lm ? rec.languageModel : null;
   heldOut.forEach((u, i) => {
-    hyps.push(transcribe(rec.model, rec.tokenizer, u.samples, { generationConfig: rec.generationConfig, features: rec.features, numBeams }).text);
-    if ((i + 1) % 50 === 0) process.stderr.write(`beams ${numBeams}: ${i + 1}/${heldOut.length}\n`);
+    hyps.push(transcribe(rec.model, rec.tokenizer, u.samples, { generationConfig: rec.generationConfig, features: rec.features, numBeams, languageModel }).text);
+    if ((i + 1) % 50 === 0) process.stderr.write(`beams ${numBeams}${lm ? ' + LM' : ''}: ${i + 1}/${heldOut.length}\n`);
   });
   const seconds = (performance.now() - started) / 1000;
   const wer = wordErrorRate(
@@ -63,8 +69,8 @@ const results = widths.map((numBeams) => {
     hyps,
   );
   const exact = hyps.filter((h, i) => h === heldOut[i]!.text).length;
-  return { beams: numBeams, wer: wer.wer, errors: wer.errors, words: wer.words, utterances: heldOut.length, exact_sentences: exact, ms_per_utterance: (1000 * seconds) / heldOut.length };
+  return { beams: numBeams, lm, wer: wer.wer, errors: wer.errors, words: wer.words, utterances: heldOut.length, exact_sentences: exact, ms_per_utterance: (1000 * seconds) / heldOut.length };
 });
 
 if (args.json) console.log(JSON.stringify({ model: args.model, threads: Number(args.threads), results }));
-else for (const r of results) console.log(`beams ${r.beams}: held-out WER ${(100 * r.wer).toFixed(2)}% (${r.errors}/${r.words} words, ${r.utterances} utterances, ${r.exact_sentences} exact), ${r.ms_per_utterance.toFixed(0)} ms per utterance`);
+else for (const r of results) console.log(`beams ${r.beams}${r.lm ? ' + word LM' : ''}: held-out WER ${(100 * r.wer).toFixed(2)}% (${r.errors}/${r.words} words, ${r.utterances} utterances, ${r.exact_sentences} exact), ${r.ms_per_utterance.toFixed(0)} ms per utterance`);
