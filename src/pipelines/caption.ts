@@ -1,22 +1,19 @@
 // Image captioning on a VisionEncoderDecoderModel: the image preprocessed as the checkpoint's
 // preprocessor_config.json says, encoded once, then the caption decoded from
 // decoder_start_token_id until the eos token or the token budget. Greedy decoding runs through
-// the encoder-decoder generation loop (a batch of images at once); beam search runs the shared
-// beamSearch over the decoder bound to one image's cross-attention states.
+// the encoder-decoder generation loop (a batch of images at once); beam search runs the
+// encoder-decoder beam search (scored as transformers' generate(num_beams)), each image's beams
+// reading its cross-attention states without copies.
 //
 // Shapes: B images, K beams, N encoder tokens, C hidden, T tokens, V vocab.
 
 import { StrataError } from '../errors.js';
 import type { RgbImage } from '../io/image.js';
 import { type ImageProcessorConfig, preprocessImages, readImageProcessorConfig } from '../io/preprocessor.js';
-import { CrossAttentionStates } from '../models/encoder-decoder.js';
-import type { CausalLM, DecoderForwardOptions, KVCache } from '../models/types.js';
 import { VisionEncoderDecoderModel } from '../models/vision-encoder-decoder.js';
-import { Module } from '../nn/module.js';
-import { beamSearch } from '../generation/beam.js';
 import { encodeInputs, generateEncoderDecoder } from '../generation/encoder-decoder.js';
+import { beamSearchEncoderDecoder } from '../generation/encoder-decoder-beam.js';
 import type { FinishReason } from '../generation/generate.js';
-import { noGrad } from '../tensor/grad-mode.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { loadForInference } from './load.js';
@@ -70,42 +67,6 @@ export function captionStopTokens(model: VisionEncoderDecoderModel): number[] {
   return eos === null ? [] : [eos];
 }
 
-/**
- * The decoder of an encoder-decoder model bound to one input's cross-attention states, repeated
- * for K rows: a CausalLM, so decoder-only beam search runs on it unchanged (every beam reads the
- * same image, so reordering beams reorders only the self-attention cache).
- */
-class ConditionedDecoder extends Module implements CausalLM {
-  readonly kind = 'decoder-only' as const;
-  readonly card;
-  readonly vocabSize: number;
-  readonly maxPositions: number;
-
-  constructor(
-    private readonly model: VisionEncoderDecoderModel,
-    private readonly cross: CrossAttentionStates,
-  ) {
-    super();
-    this.card = model.card;
-    this.vocabSize = model.vocabSize;
-    this.maxPositions = model.maxPositions;
-  }
-
-  forward(ids: Tensor, options: DecoderForwardOptions = {}): Tensor {
-    return this.model.decode(ids, this.cross, options); // (K, T, V)
-  }
-
-  createCache(batch: number, maxLength: number): KVCache {
-    return this.model.createCache(batch, maxLength);
-  }
-}
-
-/** One image's cross-attention states (1, H, N, D) repeated for K rows. */
-function repeatRows(cross: CrossAttentionStates, k: number): CrossAttentionStates {
-  const rep = (t: Tensor) => t.expand(k, t.shape[1]!, t.shape[2]!, t.shape[3]!).contiguous(); // (K, H, N, D)
-  return new CrossAttentionStates(cross.keys.map(rep), cross.values.map(rep));
-}
-
 /** Caption ids of pixel values (B, Ci, H, W): greedy for a batch, beam search one image at a time. */
 export function captionIds(model: VisionEncoderDecoderModel, pixelValues: Tensor, options: CaptionOptions = {}): { tokens: number[]; finishReason: FinishReason }[] {
   const op = 'caption';
@@ -117,15 +78,13 @@ export function captionIds(model: VisionEncoderDecoderModel, pixelValues: Tensor
     const prompts = Array.from({ length: B }, () => [model.decoderStartTokenId]);
     return generateEncoderDecoder(model, states, prompts, { temperature: 0, maxTokens, stopTokens }).map((r) => ({ tokens: r.tokens, finishReason: r.finishReason }));
   }
-  return noGrad(() =>
-    Array.from({ length: B }, (_, b) => {
-      const cross = model.crossAttention(states.slice(0, b, b + 1)); // (1, H, N, D) per layer
-      const decoder = new ConditionedDecoder(model, repeatRows(cross, numBeams));
-      const best = beamSearch(decoder, [model.decoderStartTokenId], { numBeams, maxTokens, stopTokens, lengthPenalty: options.lengthPenalty, numReturnSequences: 1 })[0];
-      if (!best) throw new StrataError('argument', op, 'beam search finished no caption');
-      return { tokens: best.tokens, finishReason: best.finishReason };
-    }),
-  );
+  // scored as transformers' generate(num_beams) scores it; an image's beams share its cross-attention states
+  const prompts = Array.from({ length: B }, () => [model.decoderStartTokenId]);
+  return beamSearchEncoderDecoder(model, states, prompts, { numBeams, maxTokens, stopTokens, lengthPenalty: options.lengthPenalty }).map((hyps) => {
+    const best = hyps[0];
+    if (!best) throw new StrataError('argument', op, 'beam search finished no caption');
+    return { tokens: best.tokens, finishReason: best.finishReason };
+  });
 }
 
 /** Captions for images (decoded RGB), each preprocessed as the checkpoint says. */

@@ -13,6 +13,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as S from '../../src/index.js';
 import { generateEncoderDecoder } from '../../src/generation/encoder-decoder.js';
+import { captionIds } from '../../src/pipelines/caption.js';
+import type { VisionEncoderDecoderModel } from '../../src/models/vision-encoder-decoder.js';
 import { beamSearchEncoderDecoder } from '../../src/generation/encoder-decoder-beam.js';
 import { BeamScorer } from '../../src/generation/beam-scorer.js';
 import { CrossAttentionStates } from '../../src/models/encoder-decoder.js';
@@ -286,4 +288,12 @@ describe('encoder-decoder beam search: VisionEncoderDecoder against transformers
       });
     });
   }
+
+  test('the caption pipeline with beams gives the same ids (its beam search is this one)', () => {
+    const ved = model as unknown as VisionEncoderDecoderModel;
+    for (const c of cases) {
+      const got = captionIds(ved, exp.pixel_values!, { numBeams: c.numBeams, lengthPenalty: c.lengthPenalty, maxTokens: 8 });
+      assert.deepEqual(got.map((r) => r.tokens), rows(exp[`tokens_${c.name}`]!), c.name);
+    }
+  });
 });
