@@ -1,16 +1,9 @@
 // `strata models` and `strata models --compare`, run in-process through runCli with a capturing CliIO.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCli } from '../../src/cli/program.js';
 import { renderTable, wrapText } from '../../src/cli/commands/models.js';
 import { FAMILY_TITLES, registeredArchitectures } from '../../src/models/index.js';
-
-async function strata(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const status = await runCli(['node', 'strata', ...args], { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
-  return { status, stdout, stderr };
-}
+import { strata } from '../helpers/cli.js';
 
 const widest = (text: string): number => Math.max(...text.split('\n').map((l) => l.length));
 

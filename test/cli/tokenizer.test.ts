@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli } from '../../src/cli/program.js';
 import { loadHfTokenizer } from '../../src/tokenizers/index.js';
+import { strata } from '../helpers/cli.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-tokenizer-cli-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -21,13 +21,6 @@ const textFile = path.join(dir, 'corpus.txt');
 fs.writeFileSync(textFile, TEXT);
 const jsonlFile = path.join(dir, 'docs.jsonl');
 fs.writeFileSync(jsonlFile, TEXT.split('\n').map((line) => JSON.stringify({ body: line, text: 'ignored' })).join('\n'));
-
-async function strata(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const status = await runCli(['node', 'strata', ...args], { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
-  return { status, stdout, stderr };
-}
 
 test('tokenizer train --json writes a loadable tokenizer and prints one JSON line', async () => {
   const out = path.join(dir, 'tok-json');

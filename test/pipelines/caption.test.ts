@@ -7,7 +7,6 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCli } from '../../src/cli/program.js';
 import { StrataError } from '../../src/errors.js';
 import { createModel, parseModelConfig, saveModel } from '../../src/models/index.js';
 import { loadImage } from '../../src/io/image.js';
@@ -16,18 +15,12 @@ import { evaluateCaptions } from '../../src/train/captioner.js';
 import { parseHoldOut } from '../../src/train/clip.js';
 import { encodePng, sceneDataset } from '../../src/train/scenes.js';
 import { fixtureDir, tempDir } from '../models/model-fixtures.js';
+import { strata } from '../helpers/cli.js';
 
 const ZOO = path.join(import.meta.dirname, '..', '..', 'zoo', 'captioner-scenes');
 const FIXTURE = fixtureDir('vision-encoder-decoder');
 /** test scenes re-captioned per set: the first N of the card's test scenes */
 const N = 48;
-
-async function strata(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const status = await runCli(['node', 'strata', ...args], { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
-  return { status, stdout, stderr };
-}
 
 describe('zoo/captioner-scenes', () => {
   test('captions the first test scenes of its card with the card’s exact match (within 3 standard errors)', async () => {

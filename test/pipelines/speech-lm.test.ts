@@ -7,42 +7,16 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCli } from '../../src/cli/program.js';
 import { StrataError } from '../../src/errors.js';
 import { loadSpeechLanguageModel, saveSpeechLanguageModel, SPEECH_LM_DIR } from '../../src/pipelines/speech-lm.js';
 import { loadSpeechRecognizer, transcribe } from '../../src/pipelines/transcribe.js';
 import { trainKneserNey } from '../../src/text/ngram.js';
 import { expected, fixtureDir, tempDir } from '../models/model-fixtures.js';
+import { strata } from '../helpers/cli.js';
+import { pcm16Wav as wav } from '../helpers/wav.js';
 
 const SENTENCES = ['the cat is in the hat', 'a cat and a hat', 'it is the end', 'to be or not to be'];
 const LEXICON = new Set(SENTENCES.flatMap((s) => s.split(' ')));
-
-/** A 16-bit PCM mono WAV of 16 kHz samples. */
-function wav(samples: Float32Array): Buffer {
-  const data = Buffer.alloc(samples.length * 2);
-  samples.forEach((x, i) => data.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(x * 32767))), i * 2));
-  const head = Buffer.alloc(44);
-  head.write('RIFF', 0);
-  head.writeUInt32LE(36 + data.length, 4);
-  head.write('WAVEfmt ', 8);
-  head.writeUInt32LE(16, 16);
-  head.writeUInt16LE(1, 20);
-  head.writeUInt16LE(1, 22);
-  head.writeUInt32LE(16000, 24);
-  head.writeUInt32LE(32000, 28);
-  head.writeUInt16LE(2, 32);
-  head.writeUInt16LE(16, 34);
-  head.write('data', 36);
-  head.writeUInt32LE(data.length, 40);
-  return Buffer.concat([head, data]);
-}
-
-async function strata(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const status = await runCli(['node', 'strata', ...args], { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
-  return { status, stdout, stderr };
-}
 
 /** Every word is a lexicon word, but the last may be cut short by the token limit. */
 function assertLexicon(text: string): void {

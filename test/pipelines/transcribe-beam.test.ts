@@ -12,42 +12,16 @@ import * as S from '../../src/index.js';
 import { encodeInputs } from '../../src/generation/encoder-decoder.js';
 import { beamSearchEncoderDecoder } from '../../src/generation/encoder-decoder-beam.js';
 import { loadSpeechRecognizer, mergeWindowTokens, transcribe, windowFeatures, windowStarts, type TranscribeOptions } from '../../src/pipelines/transcribe.js';
-import { runCli } from '../../src/cli/program.js';
 import { readWav } from '../../src/io/audio.js';
 import { toMono16k } from '../../src/audio/resample.js';
 import { loadFixture } from '../helpers/fixtures.js';
 import { expected, fixtureDir, tempDir } from '../models/model-fixtures.js';
+import { strata } from '../helpers/cli.js';
+import { pcm16Wav as wav } from '../helpers/wav.js';
 
 const DIR = fixtureDir('whisper');
 const EOT = 320;
 const TB = 334;
-
-/** A 16-bit PCM mono WAV of 16 kHz samples. */
-function wav(samples: Float32Array): Buffer {
-  const data = Buffer.alloc(samples.length * 2);
-  samples.forEach((x, i) => data.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(x * 32767))), i * 2));
-  const head = Buffer.alloc(44);
-  head.write('RIFF', 0);
-  head.writeUInt32LE(36 + data.length, 4);
-  head.write('WAVEfmt ', 8);
-  head.writeUInt32LE(16, 16);
-  head.writeUInt16LE(1, 20);
-  head.writeUInt16LE(1, 22);
-  head.writeUInt32LE(16000, 24);
-  head.writeUInt32LE(32000, 28);
-  head.writeUInt16LE(2, 32);
-  head.writeUInt16LE(16, 34);
-  head.write('data', 36);
-  head.writeUInt32LE(data.length, 40);
-  return Buffer.concat([head, data]);
-}
-
-async function strata(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const status = await runCli(['node', 'strata', ...args], { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
-  return { status, stdout, stderr };
-}
 
 describe('transcribe with beam search', async () => {
   const r = await loadSpeechRecognizer(DIR);

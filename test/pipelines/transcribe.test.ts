@@ -10,37 +10,11 @@ import path from 'node:path';
 import * as S from '../../src/index.js';
 import { encodeInputs, generateEncoderDecoder } from '../../src/generation/encoder-decoder.js';
 import { alignOverlap, loadSpeechRecognizer, mergeWindowTokens, transcribe, windowFeatures, windowStarts, type TranscribeOptions } from '../../src/pipelines/transcribe.js';
-import { runCli } from '../../src/cli/program.js';
 import { expected, fixtureDir, tempDir } from '../models/model-fixtures.js';
+import { strata } from '../helpers/cli.js';
+import { pcm16Wav as wav } from '../helpers/wav.js';
 
 const DIR = fixtureDir('whisper');
-
-/** A 16-bit PCM mono WAV of `samples` at `rate`. */
-function wav(samples: Float32Array, rate = 16000): Buffer {
-  const data = Buffer.alloc(samples.length * 2);
-  samples.forEach((x, i) => data.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(x * 32767))), i * 2));
-  const head = Buffer.alloc(44);
-  head.write('RIFF', 0);
-  head.writeUInt32LE(36 + data.length, 4);
-  head.write('WAVEfmt ', 8);
-  head.writeUInt32LE(16, 16);
-  head.writeUInt16LE(1, 20);
-  head.writeUInt16LE(1, 22);
-  head.writeUInt32LE(rate, 24);
-  head.writeUInt32LE(rate * 2, 28);
-  head.writeUInt16LE(2, 32);
-  head.writeUInt16LE(16, 34);
-  head.write('data', 36);
-  head.writeUInt32LE(data.length, 40);
-  return Buffer.concat([head, data]);
-}
-
-async function strata(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const status = await runCli(['node', 'strata', ...args], { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
-  return { status, stdout, stderr };
-}
 
 describe('transcribe', async () => {
   const r = await loadSpeechRecognizer(DIR);

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli } from '../../src/cli/program.js';
 import { StrataError } from '../../src/errors.js';
 import { writeFileAtomic } from '../../src/io/atomic.js';
 import { type RgbImage } from '../../src/io/image.js';
@@ -31,6 +30,7 @@ import { saveTrainedTokenizer } from '../../src/tokenizers/bpe-trainer.js';
 import { TRAIN_CLIP_DEFAULTS, clipModelConfig, sceneImageProcessor, trainCaptionTokenizer } from '../../src/train/clip.js';
 import { encodePng, sceneCaption, sceneDataset } from '../../src/train/scenes.js';
 import { hfTokenizerFromJson } from '../../src/tokenizers/hf.js';
+import { strata } from '../helpers/cli.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-zero-shot-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -140,13 +140,6 @@ describe('zero-shot image pipelines', () => {
     await assert.rejects(loadClipPipeline(path.join(dir, 'nowhere')), StrataError);
   });
 });
-
-async function strata(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const status = await runCli(['node', 'strata', ...args], { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
-  return { status, stdout, stderr };
-}
 
 describe('strata classify-image and similarity', () => {
   test('classify-image --json prints the labels and their scores, sorted best first', async () => {
