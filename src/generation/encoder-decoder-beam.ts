@@ -19,13 +19,13 @@
 // Shapes: B inputs, K beams, S encoder positions, C hidden, H heads, D head size, T tokens,
 // V vocab.
 
-import { StrataError, fmtShape } from '../errors.js';
+import { StrataError } from '../errors.js';
 import { CrossAttentionStates, type EncoderDecoderModel } from '../models/encoder-decoder.js';
 import { noGrad } from '../tensor/grad-mode.js';
 import { fromArray } from '../tensor/ops/creation.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { BeamScorer, type EarlyStopping } from './beam-scorer.js';
-import type { EncoderDecoderResult, LogitsRule } from './encoder-decoder.js';
+import { type EncoderDecoderResult, type LogitsRule, checkPrompts } from './encoder-decoder.js';
 import { logSoftmaxRow } from './sampling.js';
 
 export interface EncoderDecoderBeamOptions {
@@ -67,17 +67,9 @@ function broadcastRows(cross: CrossAttentionStates, input: number, k: number): C
  */
 export function beamSearchEncoderDecoder(model: EncoderDecoderModel, encoderStates: Tensor, prompts: readonly (readonly number[])[], options: EncoderDecoderBeamOptions): EncoderDecoderHypothesis[][] {
   const op = 'beamSearchEncoderDecoder';
-  const b = prompts.length;
-  if (b === 0) throw new StrataError('argument', op, 'no prompt given');
-  if (encoderStates.ndim !== 3 || encoderStates.shape[0] !== b) throw new StrataError('shape', op, `encoder states must be (B, S, C) with B = ${b} prompts, got ${fmtShape(encoderStates.shape)}`);
-  for (const p of prompts) {
-    if (p.length === 0) throw new StrataError('argument', op, 'a prompt must hold at least one token (the decoder start token)');
-    for (const t of p) if (!Number.isInteger(t) || t < 0 || t >= model.vocabSize) throw new StrataError('argument', op, `prompt token ${t} is outside the vocabulary (0..${model.vocabSize - 1})`);
-  }
+  const { longest, room } = checkPrompts(model, encoderStates, prompts, op);
   const k = options.numBeams;
   if (!Number.isInteger(k) || k < 1) throw new StrataError('argument', op, `numBeams must be an integer >= 1, got ${k}`);
-  const longest = Math.max(...prompts.map((p) => p.length));
-  const room = model.maxPositions - longest;
   const maxTokens = options.maxTokens ?? room;
   if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new StrataError('argument', op, `maxTokens must be an integer >= 1, got ${maxTokens}`);
   if (maxTokens > room) throw new StrataError('argument', op, `prompt (${longest} tokens) + maxTokens (${maxTokens}) exceeds the decoder's ${model.maxPositions} positions`);

@@ -56,13 +56,10 @@ export function encodeInputs(model: EncoderDecoderModel, inputs: Tensor): Tensor
 }
 
 /**
- * Generates a continuation of each prompt (decoder ids) for each row of `encoderStates` (B, S, C)
- * from model.encode. Prompts may differ in length (they are left-padded; padding is masked and
- * positions count from each row's first real token). Rows finish independently.
+ * Checks encoder states (B, S, C) against B decoder prompts (non-empty, ids in the vocabulary);
+ * returns the longest prompt's length and the decoder positions it leaves.
  */
-export function generateEncoderDecoder(model: EncoderDecoderModel, encoderStates: Tensor, prompts: readonly (readonly number[])[], options: EncoderDecoderGenerateOptions = {}): EncoderDecoderResult[] {
-  const op = 'generateEncoderDecoder';
-  validateSampling(options, op);
+export function checkPrompts(model: EncoderDecoderModel, encoderStates: Tensor, prompts: readonly (readonly number[])[], op: string): { longest: number; room: number } {
   const b = prompts.length;
   if (b === 0) throw new StrataError('argument', op, 'no prompt given');
   if (encoderStates.ndim !== 3 || encoderStates.shape[0] !== b) throw new StrataError('shape', op, `encoder states must be (B, S, C) with B = ${b} prompts, got ${fmtShape(encoderStates.shape)}`);
@@ -71,7 +68,19 @@ export function generateEncoderDecoder(model: EncoderDecoderModel, encoderStates
     for (const t of p) if (!Number.isInteger(t) || t < 0 || t >= model.vocabSize) throw new StrataError('argument', op, `prompt token ${t} is outside the vocabulary (0..${model.vocabSize - 1})`);
   }
   const longest = Math.max(...prompts.map((p) => p.length));
-  const room = model.maxPositions - longest;
+  return { longest, room: model.maxPositions - longest };
+}
+
+/**
+ * Generates a continuation of each prompt (decoder ids) for each row of `encoderStates` (B, S, C)
+ * from model.encode. Prompts may differ in length (they are left-padded; padding is masked and
+ * positions count from each row's first real token). Rows finish independently.
+ */
+export function generateEncoderDecoder(model: EncoderDecoderModel, encoderStates: Tensor, prompts: readonly (readonly number[])[], options: EncoderDecoderGenerateOptions = {}): EncoderDecoderResult[] {
+  const op = 'generateEncoderDecoder';
+  validateSampling(options, op);
+  const b = prompts.length;
+  const { longest, room } = checkPrompts(model, encoderStates, prompts, op);
   if (room < 0) throw new StrataError('argument', op, `a prompt of ${longest} tokens exceeds the decoder's ${model.maxPositions} positions`);
   const maxTokens = options.maxTokens ?? room;
   if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new StrataError('argument', op, `maxTokens must be an integer >= 0, got ${maxTokens}`);
