@@ -31,7 +31,7 @@ function cli(...args: string[]) {
 }
 
 function ft(over: Partial<FinetuneConfig>): FinetuneConfig {
-  return { ...FINETUNE_DEFAULTS, model: base, data: labelled, task: 'classification', out: '', steps: 150, batchSize: 16, lr: 3e-3, maxLength: 32, ...over } as FinetuneConfig;
+  return { ...FINETUNE_DEFAULTS, model: base, data: labelled, task: 'classification', out: '', steps: 250, batchSize: 16, lr: 3e-3, maxLength: 32, ...over } as FinetuneConfig;
 }
 
 before(async () => {
