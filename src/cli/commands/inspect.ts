@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
 import { loadForInference } from '../../pipelines/load.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { SPEECH_LM_DIR, loadSpeechLanguageModel } from '../../pipelines/speech-lm.js';
 import type { CliIO } from '../io.js';
 import { bytesPerElement, type DType } from '../../tensor/dtype.js';
 
@@ -41,6 +44,9 @@ export function registerInspect(program: Command, io: CliIO): void {
         d.bytes += b;
         seen.add(t);
       }
+      // a speech model's word LM (language_model/), which transcription decodes with
+      const slm = m.format === 'hf' && fs.existsSync(path.join(m.path, SPEECH_LM_DIR)) ? loadSpeechLanguageModel(m.path) : null;
+      const languageModel = slm ? { order: slm.lm.order, words: slm.lm.words.length, alpha: slm.alpha, beta: slm.beta, num_beams: slm.numBeams } : null;
       const report = {
         path: m.path,
         format: m.format,
@@ -51,6 +57,7 @@ export function registerInspect(program: Command, io: CliIO): void {
         dtypes,
         tokenizer: m.tokenizer ? { vocab_size: m.tokenizer.vocabSize, special: m.tokenizer.special, chat_template: !!m.tokenizer.chatTemplate } : null,
         card: m.card,
+        language_model: languageModel,
         ...m.info,
       };
       if (f.json) {
@@ -62,6 +69,7 @@ export function registerInspect(program: Command, io: CliIO): void {
       io.out(`parameters: ${parameters.toLocaleString('en-US')}   memory: ${human(bytes)}\n`);
       io.out(`dtypes: ${Object.entries(dtypes).map(([k, v]) => `${k} ${v.tensors} tensors / ${human(v.bytes)}`).join(', ')}\n`);
       if (m.tokenizer) io.out(`tokenizer: ${m.tokenizer.vocabSize} tokens${m.tokenizer.chatTemplate ? ', chat template' : ''}\n`);
+      if (languageModel) io.out(`language model: word ${languageModel.order}-gram of ${languageModel.words.toLocaleString('en-US')} words (${SPEECH_LM_DIR}/; alpha ${languageModel.alpha}, beta ${languageModel.beta}, ${languageModel.num_beams} beams)\n`);
       io.out(`card:\n  families: ${c.families.join(', ')}\n  input → output: ${c.inputModalities.join(', ')} → ${c.outputModalities.join(', ')}\n`);
       io.out(`  architecture: ${c.architecture}\n  adaptability: ${c.adaptability.join(', ')}\n  applications: ${c.applications.join(', ')}\n`);
     });
