@@ -1,17 +1,33 @@
+// Beam search for decoder-only LMs (GPT-2, LLaMA, ...), scored as transformers'
+// generate(input_ids, num_beams=K, do_sample=False) scores it: beam-scorer.ts holds the rules
+// (2K candidates, only the first K may end, score = sum(logprob) / generated^lengthPenalty with
+// the stop token counted, earlyStopping false / true / 'never').
+//
+// The K beams are decoded together as one batch whose KV-cache rows are reordered as beams are
+// chosen. One rule transformers has no counterpart for: ids past the tokenizer's vocabulary (the
+// padding rows of an embedding matrix) are masked before the log-softmax, so they are never chosen.
+//
+// Shapes: K beams, T prompt tokens, V vocab.
+
 import { StrataError } from '../errors.js';
 import type { CausalLM } from '../models/types.js';
 import { noGrad } from '../tensor/grad-mode.js';
 import { fromArray } from '../tensor/ops/creation.js';
+import { BeamScorer, type EarlyStopping } from './beam-scorer.js';
 import type { TextDecoder } from './generate.js';
-import { logSoftmaxRow, maskUndecodable, topEntries } from './sampling.js';
+import { logSoftmaxRow, maskUndecodable } from './sampling.js';
 
 export interface BeamSearchOptions {
   numBeams: number;
   maxTokens?: number;
-  /** scores are sum(logprob) / length^lengthPenalty (1 = average log-probability; > 1 favours longer outputs) */
+  /** scores are sum(logprob) / generated^lengthPenalty, the stop token counted (default 1; > 1 favours longer outputs) */
   lengthPenalty?: number;
-  /** stop as soon as numBeams hypotheses are finished (otherwise when no running beam can still win) */
-  earlyStopping?: boolean;
+  /**
+   * false (default, as transformers): stop when no running beam can beat the numBeams finished ones
+   * at its current length; true: as soon as numBeams hypotheses are finished; 'never': only when no
+   * running beam could beat them even at the budget's length
+   */
+  earlyStopping?: EarlyStopping;
   stopTokens?: readonly number[];
   /** how many hypotheses to return, best first (default numBeams) */
   numReturnSequences?: number;
@@ -19,85 +35,56 @@ export interface BeamSearchOptions {
 }
 
 export interface BeamHypothesis {
+  /** generated ids, without the stop token */
   tokens: number[];
-  /** length-penalized score */
+  /** length-penalized score: logprob / (tokens, plus the stop token)^lengthPenalty */
   score: number;
-  /** sum of the tokens' log-probabilities */
+  /** sum of the tokens' log-probabilities, the stop token's included */
   logprob: number;
   finishReason: 'stop' | 'length';
   text?: string;
 }
 
-interface Beam {
-  tokens: number[];
-  logprob: number;
-}
-
 /**
- * Beam search over a decoder: keeps the numBeams best partial outputs, all decoded together as
- * one batch whose KV-cache rows are reordered as beams are chosen.
+ * Beam search continuing `prompt`; returns the finished hypotheses, best first (at most numBeams).
+ * The first is what transformers' generate(num_beams=numBeams) returns for the same settings.
  */
 export function beamSearch(model: CausalLM, prompt: readonly number[], options: BeamSearchOptions): BeamHypothesis[] {
+  const op = 'beamSearch';
   const k = options.numBeams;
-  if (!Number.isInteger(k) || k < 1) throw new StrataError('argument', 'beamSearch', `numBeams must be an integer >= 1, got ${k}`);
+  if (!Number.isInteger(k) || k < 1) throw new StrataError('argument', op, `numBeams must be an integer >= 1, got ${k}`);
   const maxTokens = options.maxTokens ?? 64;
-  const lp = options.lengthPenalty ?? 1;
-  const stop = new Set(options.stopTokens ?? []);
-  if (prompt.length === 0) throw new StrataError('argument', 'beamSearch', 'a prompt must hold at least one token');
+  if (prompt.length === 0) throw new StrataError('argument', op, 'a prompt must hold at least one token');
   if (prompt.length + maxTokens > model.maxPositions) {
-    throw new StrataError('argument', 'beamSearch', `prompt (${prompt.length} tokens) + maxTokens (${maxTokens}) exceeds the model's context of ${model.maxPositions}`);
+    throw new StrataError('argument', op, `prompt (${prompt.length} tokens) + maxTokens (${maxTokens}) exceeds the model's context of ${model.maxPositions}`);
   }
-  const score = (logprob: number, len: number) => logprob / Math.pow(Math.max(len, 1), lp);
-  const finished: BeamHypothesis[] = [];
+  const returned = options.numReturnSequences ?? k;
+  if (!Number.isInteger(returned) || returned < 1) throw new StrataError('argument', op, `numReturnSequences must be an integer >= 1, got ${returned}`);
+  // validates maxTokens, lengthPenalty and earlyStopping
+  const scorer = new BeamScorer({ numBeams: k, maxTokens, lengthPenalty: options.lengthPenalty, earlyStopping: options.earlyStopping, stopTokens: options.stopTokens });
   const cache = model.createCache(k, prompt.length + maxTokens);
   const ids = new Int32Array(k * prompt.length);
   for (let b = 0; b < k; b++) ids.set(prompt, b * prompt.length);
-  let input = fromArray(ids, [k, prompt.length], { dtype: 'i32' });
-  // only the first beam is live at the start, so the first step expands one prompt, not k copies
-  let beams: Beam[] = Array.from({ length: k }, (_, b) => ({ tokens: [], logprob: b === 0 ? 0 : -Infinity }));
+  // every row holds the prompt (the cache keeps K rows throughout); only beam 0 is live at first
+  let input = fromArray(ids, [k, prompt.length], { dtype: 'i32' }); // (K, T)
   noGrad(() => {
-    for (let step = 0; step < maxTokens; step++) {
-      const logits = model.forward(input, { cache, lastOnly: true }).toFloat32Array();
+    for (;;) {
+      const logits = model.forward(input, { cache, lastOnly: true }).toFloat32Array(); // (K, 1, V)
       const v = logits.length / k;
-      const candidates: { beam: number; token: number; logprob: number }[] = [];
-      beams.forEach((beam, b) => {
-        if (beam.logprob === -Infinity) return;
+      const rows = scorer.running.map((beam, b) => {
+        if (beam.logprob === -Infinity) return null;
         const raw = logits.subarray(b * v, (b + 1) * v); // (V)
         maskUndecodable(raw, options.tokenizer?.vocabSize);
-        const row = logSoftmaxRow(raw);
-        for (const [token, l] of topEntries(row, 2 * k)) candidates.push({ beam: b, token, logprob: beam.logprob + l });
+        return logSoftmaxRow(raw);
       });
-      candidates.sort((a, b) => b.logprob - a.logprob);
-      const next: { from: number; beam: Beam }[] = [];
-      for (const [rank, c] of candidates.entries()) {
-        if (next.length === k) break;
-        const tokens = [...beams[c.beam]!.tokens, c.token];
-        if (stop.has(c.token)) {
-          // an end token ranked below the beam width cannot displace a running beam
-          if (rank < k) finished.push({ tokens: tokens.slice(0, -1), score: score(c.logprob, tokens.length), logprob: c.logprob, finishReason: 'stop' });
-          continue;
-        }
-        next.push({ from: c.beam, beam: { tokens, logprob: c.logprob } });
-      }
-      while (next.length < k) next.push({ from: 0, beam: { tokens: [...beams[0]!.tokens, 0], logprob: -Infinity } });
-      beams = next.map((n) => n.beam);
-      if (finished.length >= k) {
-        if (options.earlyStopping) break;
-        const worst = Math.min(...finished.map((f) => f.score));
-        const bestRunning = Math.max(...beams.map((b) => score(b.logprob, b.tokens.length)));
-        // log-probabilities only fall as beams grow; with lengthPenalty <= 1 none can catch up
-        if (lp <= 1 && bestRunning < worst) break;
-      }
-      if (step === maxTokens - 1) break;
-      cache.reorder(next.map((n) => n.from));
-      input = fromArray(Int32Array.from(beams.map((b) => b.tokens[b.tokens.length - 1]!)), [k, 1], { dtype: 'i32' });
+      const parents = scorer.step(rows);
+      if (scorer.done) break;
+      cache.reorder(parents);
+      input = fromArray(Int32Array.from(scorer.running, (beam) => beam.tokens[beam.tokens.length - 1]!), [k, 1], { dtype: 'i32' }); // (K, 1)
     }
   });
-  for (const b of beams) {
-    if (b.logprob > -Infinity && b.tokens.length === maxTokens) finished.push({ tokens: b.tokens, score: score(b.logprob, b.tokens.length), logprob: b.logprob, finishReason: 'length' });
-  }
-  finished.sort((a, b) => b.score - a.score);
-  const out = finished.slice(0, options.numReturnSequences ?? k);
+  if (scorer.finished.length === 0) throw new StrataError('argument', op, 'no hypothesis finished (every token was masked)');
+  const out: BeamHypothesis[] = scorer.finished.slice(0, returned).map((h) => ({ tokens: h.tokens, score: h.score, logprob: h.logprob, finishReason: h.finishReason }));
   if (options.tokenizer) for (const h of out) h.text = options.tokenizer.decode(h.tokens, { skipSpecialTokens: true });
   return out;
 }
