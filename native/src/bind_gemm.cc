@@ -54,6 +54,15 @@ Napi::Value GemmF32(const Napi::CallbackInfo& info) {
   const int64_t s_c = checks::non_negative_integer(info, 17, kOp, "sC");
   const double alpha = checks::number(info, 18, kOp, "alpha");
   const double beta = checks::number(info, 19, kOp, "beta");
+  // optional 22nd argument: a bias row of N values every row of C starts from (beta must be 0);
+  // copied, so it may share memory with anything
+  std::vector<float> bias;
+  if (info.Length() > 21 && !info[21].IsUndefined()) {
+    const checks::Float32View bv = checks::float32_array(info, 21, kOp, "bias");
+    if (static_cast<int64_t>(bv.length) < n) checks::throw_range_error(env, kOp, "bias must hold at least N = " + std::to_string(n) + " values, got " + std::to_string(bv.length));
+    if (beta != 0.0) checks::throw_range_error(env, kOp, "a bias needs beta = 0 (C starts from the bias), got beta " + std::to_string(beta));
+    bias.assign(bv.data, bv.data + n);
+  }
 
   // Stored shapes: A is M x K (K x M transposed), B is K x N (N x K transposed), C is M x N.
   const int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
@@ -92,6 +101,7 @@ Napi::Value GemmF32(const Napi::CallbackInfo& info) {
     p.alpha = static_cast<float>(alpha);
     p.beta = static_cast<float>(beta);
     p.epilogue = static_cast<GemmEpilogue>(epilogue);
+    p.bias = bias.empty() ? nullptr : bias.data();
 
     // When C shares memory with an input (views of one buffer), read that input from a copy so
     // that writing C cannot change what is still to be read.

@@ -61,7 +61,9 @@ void run_blocked_tile(const GemmArgs& p, const GemmKernels& kr, int64_t b0, int6
       const int64_t kc = std::min<int64_t>(kr.kc, p.k - pc);
       const float* b_block = p.trans_b ? b + j0 * p.ldb + pc : b + pc * p.ldb + j0;
       kr.pack_b(b_block, p.ldb, p.trans_b, kc, nt, packed_b);
-      const float beta = pc == 0 ? p.beta : 1.0f;  // later K blocks accumulate onto C
+      // later K blocks accumulate onto C; with a bias the first one accumulates onto the bias
+      const bool bias_first = p.bias != nullptr && pc == 0;
+      const float beta = pc == 0 && !bias_first ? p.beta : 1.0f;
       const bool last_block = pc + kc >= p.k;
       for (int64_t ic = i0; ic < i1; ic += kr.mc) {
         const int64_t mc = std::min<int64_t>(kr.mc, i1 - ic);
@@ -74,6 +76,9 @@ void run_blocked_tile(const GemmArgs& p, const GemmKernels& kr, int64_t b0, int6
           for (int64_t ir = 0; ir < mc; ir += kr.mr) {
             const int mr = static_cast<int>(std::min<int64_t>(kr.mr, mc - ir));
             float* c_tile = c_col + (ic + ir) * p.ldc;
+            if (bias_first) {
+              for (int i = 0; i < mr; ++i) std::copy_n(p.bias + j0 + jr, nr, c_tile + i * p.ldc);
+            }
             kr.micro(kc, packed_a + ir * kc, b_panel, c_tile, p.ldc, mr, nr, p.alpha, beta);
             if (last_block && p.epilogue != GemmEpilogue::kNone) {
               // the tile is final and still in L1
@@ -317,15 +322,29 @@ void run_batches_in_parallel(const GemmArgs& p, const GemmKernels& kr) {
   }
 }
 
+// The bias written into every row of C, for the paths that do not take it tile by tile: then
+// C accumulates onto it (beta 1).
+GemmArgs with_bias_rows(const GemmArgs& p) {
+  for (int64_t bi = 0; bi < p.batch; ++bi) {
+    float* c = p.c + bi * p.stride_c;
+    for (int64_t i = 0; i < p.m; ++i) std::copy_n(p.bias, p.n, c + i * p.ldc);
+  }
+  GemmArgs q = p;
+  q.bias = nullptr;
+  q.beta = 1.0f;
+  return q;
+}
+
 }  // namespace
 
-void gemm_f32(const GemmArgs& p) {
-  if (p.m <= 0 || p.n <= 0 || p.batch <= 0) return;
+void gemm_f32(const GemmArgs& given) {
+  if (given.m <= 0 || given.n <= 0 || given.batch <= 0) return;
+  const GemmKernels& kr = kernels();
+  const GemmArgs p = given.bias != nullptr && (given.k <= 0 || use_skinny(given)) ? with_bias_rows(given) : given;
   if (p.k <= 0) {
     scale_c(p);
     return;
   }
-  const GemmKernels& kr = kernels();
   const int64_t c_extent = (p.m - 1) * p.ldc + p.n;
   if (p.batch > 1 && p.stride_c < c_extent) {
     // C matrices of different batches overlap: run the batches one after another.

@@ -34,6 +34,11 @@ struct GemmArgs {
   // call the GEMM once per task (blocked attention).
   bool serial = false;
   GemmEpilogue epilogue = GemmEpilogue::kNone;
+  // A row of N values every row of C starts from (a linear layer's bias): C = bias + alpha * A B,
+  // with beta == 0. The blocked path writes it into each C tile just before the tile's first
+  // K block accumulates onto it, while the tile is in L1, instead of a pass over all of C first;
+  // the sums are the same (bias + the first block's products, then the next blocks').
+  const float* bias = nullptr;
 };
 
 void gemm_f32(const GemmArgs& args);

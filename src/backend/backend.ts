@@ -138,9 +138,11 @@ export interface Backend {
   /**
    * out[b] = op(A[b]) @ op(B[b]) (or out[b] += … with accumulate); out is contiguous (batch, m, n).
    * With `epilogue`, that unary op is then applied to every element of out, exactly as `unary`
-   * would (a native GEMM does it on each tile while the tile is in cache).
+   * would (a native GEMM does it on each tile while the tile is in cache). With `bias` (n values,
+   * not with accumulate) every row of out starts as the bias and the product is added to it:
+   * the arithmetic of filling out with bias rows and accumulating, without that pass over out.
    */
-  matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number, accumulate?: boolean, epilogue?: GemmEpilogue): void;
+  matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number, accumulate?: boolean, epilogue?: GemmEpilogue, bias?: FloatArray): void;
   /** Row-wise softmax (or log-softmax) of a contiguous (rows, cols) array. */
   softmax(x: FloatArray, rows: number, cols: number, out: FloatArray, log: boolean): void;
   layerNorm(

@@ -36,6 +36,8 @@ export interface NativeAddon {
     beta: number,
     /** 0 none, else 1 + the index in GEMM_EPILOGUES */
     epilogue?: number,
+    /** N values every row of C starts from (beta 0) */
+    bias?: Float32Array,
   ): void;
   quantMatmul(type: number, w: Uint8Array, ldw: number, x: Float32Array, m: number, n: number, k: number, out: Float32Array): void;
   dequantizeRows(type: number, w: Uint8Array, ldw: number, k: number, rows: number, ids: Int32Array | null, out: Float32Array): void;
@@ -248,10 +250,10 @@ export function loadNativeBackend(): Backend | null {
       if (code === undefined || !f32(x) || !f32(out)) return ref.reduce(op, x, layout, out);
       lib.reduceF32(code, x, layout.outer, layout.n, layout.inner, out);
     },
-    matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number, accumulate = false, epilogue?: GemmEpilogue): void {
-      if (!f32(a.data) || !f32(b.data) || !f32(out)) return ref.matmul(a, b, out, m, n, k, batch, accumulate, epilogue);
+    matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number, accumulate = false, epilogue?: GemmEpilogue, bias?: FloatArray): void {
+      if (!f32(a.data) || !f32(b.data) || !f32(out) || (bias !== undefined && (!f32(bias) || accumulate))) return ref.matmul(a, b, out, m, n, k, batch, accumulate, epilogue, bias);
       const code = epilogue ? GEMM_EPILOGUES.indexOf(epilogue) + 1 : 0;
-      lib.gemmF32(a.data, a.offset, a.ld, a.trans, b.data, b.offset, b.ld, b.trans, out, 0, n, m, n, k, batch, a.batchStride, b.batchStride, m * n, 1, accumulate ? 1 : 0, code);
+      lib.gemmF32(a.data, a.offset, a.ld, a.trans, b.data, b.offset, b.ld, b.trans, out, 0, n, m, n, k, batch, a.batchStride, b.batchStride, m * n, 1, accumulate ? 1 : 0, code, bias as Float32Array | undefined);
     },
     softmax(x: FloatArray, rows: number, cols: number, out: FloatArray, log: boolean): void {
       if (!f32(x) || !f32(out)) return ref.softmax(x, rows, cols, out, log);

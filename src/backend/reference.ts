@@ -213,8 +213,9 @@ function argReduce(op: ArgReduceOp, x: FloatArray, { outer, n, inner }: AxisLayo
   }
 }
 
-function matmul(a: MatOperand, b: MatOperand, out: FloatArray, mm: number, nn: number, kk: number, batch: number, accumulate = false, epilogue?: GemmEpilogue): void {
-  product(a, b, out, mm, nn, kk, batch, accumulate);
+function matmul(a: MatOperand, b: MatOperand, out: FloatArray, mm: number, nn: number, kk: number, batch: number, accumulate = false, epilogue?: GemmEpilogue, bias?: FloatArray): void {
+  if (bias) for (let r = 0; r < batch * mm; r++) out.set(bias.subarray(0, nn) as Float32Array & Float64Array, r * nn);
+  product(a, b, out, mm, nn, kk, batch, accumulate || bias !== undefined);
   if (epilogue) unary(epilogue, { data: out, shape: [batch * mm * nn], strides: [1], offset: 0 }, out, 0);
 }
 

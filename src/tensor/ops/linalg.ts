@@ -117,18 +117,20 @@ function linearWith(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, 
   return x.ndim === 2 ? y : reshape(y, [...lead, weight.shape[0]!]);
 }
 
-/** x (M, K) @ W^T + b in one GEMM: the output starts as b on every row and the product is added (beta = 1). */
+/**
+ * x (M, K) @ W^T + b in one GEMM: each output row starts as b and the product is added to it.
+ * The backend writes b into each output tile just before the tile's first products land on it,
+ * rather than over the whole output first (a pass of M x N through memory).
+ */
 function biasedGemm(x2: Tensor, weight: Tensor, bias: Tensor, epilogue?: GemmEpilogue): Tensor {
   const [m, k] = x2.shape as [number, number];
   const n = weight.shape[0]!;
   const out = emptyOverwritten(weight.dtype, [m, n]); // every row starts as the bias
-  const b = denseFloat(bias);
   const od = out.data as FloatArray;
-  for (let r = 0; r < m; r++) od.set(b, r * n);
   if (m > 0 && n > 0) {
     const oa = gemmOperand(x2, []);
     const ob = gemmOperand(transpose(weight, 0, 1), []);
-    backend().matmul(oa, ob, od, m, n, k, 1, true, epilogue);
+    backend().matmul(oa, ob, od, m, n, k, 1, false, epilogue, denseFloat(bias));
   }
   // an epilogue runs only when nothing is recorded (see linearGelu): out is then not the linear's
   if (epilogue) return out;
