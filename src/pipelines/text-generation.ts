@@ -3,12 +3,13 @@ import type { CausalLM } from '../models/types.js';
 import type { ChatMessage, Tokenizer } from '../tokenizers/tokenizer.js';
 import { type GenerateOptions, type GenerationResult, Decoding, generate, generateBatch, streamGenerate } from '../generation/generate.js';
 import { beamSearch, type BeamHypothesis } from '../generation/beam.js';
+import type { EarlyStopping } from '../generation/beam-scorer.js';
 import { logSoftmaxRow } from '../generation/sampling.js';
 import { noGrad } from '../tensor/grad-mode.js';
 import { fromArray } from '../tensor/ops/creation.js';
 import { fewShotPrompt, questionAnsweringPrompt, summarizationPrompt, translationPrompt, zeroShotPrompt, type Shot } from './prompts.js';
 
-export type TextGenerationOptions = Omit<GenerateOptions, 'tokenizer'> & { numBeams?: number; lengthPenalty?: number };
+export type TextGenerationOptions = Omit<GenerateOptions, 'tokenizer'> & { numBeams?: number; lengthPenalty?: number; earlyStopping?: EarlyStopping };
 
 /**
  * Text in, text out for a decoder-only model: plain continuation, chat through the tokenizer's
@@ -51,6 +52,7 @@ export class TextGenerationPipeline {
       numBeams: options.numBeams ?? 4,
       maxTokens: options.maxTokens,
       lengthPenalty: options.lengthPenalty,
+      earlyStopping: options.earlyStopping,
       stopTokens: [...(options.stopTokens ?? []), ...this.tokenizer.endOfGenerationIds],
       tokenizer: this.tokenizer,
     });

@@ -99,6 +99,22 @@ describe('strata generate / chat / inspect', () => {
     assert.equal(info.tokenizer.vocab_size, 128256);
   });
 
+  test('beam search: --num-beams with --length-penalty and --early-stopping prints what the library search gives', async () => {
+    const { loadForInference } = await import('../../src/pipelines/load.js');
+    const { beamSearch } = await import('../../src/generation/beam.js');
+    const m = await loadForInference(dir);
+    const ids = [9906, 11, 1917];
+    for (const earlyStopping of [false, true, 'never'] as const) {
+      const r = cli('generate', '--model', dir, '--prompt-ids', ids.join(','), '--max-tokens', '5', '--num-beams', '3', '--length-penalty', '0.5', '--early-stopping', String(earlyStopping), '--json');
+      assert.equal(r.status, 0, r.stderr);
+      const [best] = beamSearch(m.model as S.CausalLM, ids, { numBeams: 3, maxTokens: 5, lengthPenalty: 0.5, earlyStopping, stopTokens: m.tokenizer!.endOfGenerationIds, tokenizer: m.tokenizer! });
+      assert.deepEqual(JSON.parse(r.stdout).tokens, best!.tokens, `early stopping ${earlyStopping}`);
+    }
+    const bad = cli('generate', '--model', dir, '--prompt-ids', '1', '--num-beams', '2', '--early-stopping', 'sometimes');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /early-stopping.*true, false or never/);
+  });
+
   test('bad input: missing model, both prompts, out-of-vocabulary ids', () => {
     const missing = cli('generate', '--model', '/nonexistent', '--prompt', 'x');
     assert.equal(missing.status, 2);

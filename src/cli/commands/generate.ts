@@ -6,6 +6,7 @@ import { setThreads } from '../../backend/threads.js';
 import type { CausalLM } from '../../models/types.js';
 import { generate, type GenerateOptions, type GenerationResult } from '../../generation/generate.js';
 import { beamSearch } from '../../generation/beam.js';
+import type { EarlyStopping } from '../../generation/beam-scorer.js';
 import { streamGenerate } from '../../generation/generate.js';
 import { loadForInference, type InferenceModel } from '../../pipelines/load.js';
 import type { ChatMessage } from '../../tokenizers/tokenizer.js';
@@ -20,6 +21,7 @@ export interface GenerateFlags extends SamplingFlags {
   promptIds?: number[];
   numBeams?: number;
   lengthPenalty?: number;
+  earlyStopping?: EarlyStopping;
   lowMemory?: boolean;
 }
 
@@ -89,7 +91,7 @@ async function runGenerate(f: GenerateFlags, io: CliIO): Promise<void> {
   }
   const o: GenerateOptions = { ...clampToContext(model, ids.length, samplingOptions(m, f)), collect: youngCollector() ?? undefined };
   if (f.numBeams && f.numBeams > 1) {
-    const [best] = beamSearch(model, ids, { numBeams: f.numBeams, maxTokens: o.maxTokens, lengthPenalty: f.lengthPenalty, stopTokens: o.stopTokens, tokenizer: o.tokenizer });
+    const [best] = beamSearch(model, ids, { numBeams: f.numBeams, maxTokens: o.maxTokens, lengthPenalty: f.lengthPenalty, earlyStopping: f.earlyStopping, stopTokens: o.stopTokens, tokenizer: o.tokenizer });
     const r: GenerationResult = {
       tokens: best!.tokens,
       text: best!.text,
@@ -166,12 +168,20 @@ async function runChat(f: ChatFlags, io: CliIO): Promise<void> {
   rl?.close();
 }
 
+function earlyStoppingFlag(v: string): EarlyStopping {
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  if (v === 'never') return 'never';
+  throw new InvalidArgumentError('must be true, false or never.');
+}
+
 export function registerGenerate(program: Command, io: CliIO): void {
   addSamplingFlags(program.command('generate').description('continue a prompt with a language model (streams text; --json prints one line)'))
     .option('--prompt <TEXT>', 'the prompt text')
     .option('--prompt-ids <IDS>', 'the prompt as comma-separated token ids', idList)
     .option('--num-beams <N>', 'beam search with N beams', positiveInt(64))
     .option('--length-penalty <X>', 'beam score = logprob / length^X', numberIn('length-penalty', -10, 10))
+    .option('--early-stopping <WHEN>', "beam search ends: false (default: when no running beam can beat the finished ones), true (once N are finished) or never (at the token budget), as transformers' early_stopping", earlyStoppingFlag)
     .option('--low-memory', "run without V8's optimizing compiler: ≈ 7 MB less peak memory, decoding 15-20% slower")
     .action((opts: GenerateFlags) => runGenerate(opts, io));
   addSamplingFlags(program.command('chat').description('chat with a language model through its chat template (one user message per input line)'))
