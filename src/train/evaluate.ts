@@ -1,6 +1,7 @@
 // `strata eval`: a model's metrics on a dataset — accuracy, F1 and loss for classifiers (labels
-// named as in config.json's id2label), mean absolute error for regression, loss and perplexity
-// for language models (masked-token accuracy for masked LMs).
+// named as in config.json's id2label; image classifiers on a folder of labelled images, see
+// evaluate-images.ts), mean absolute error for regression, loss and perplexity for language
+// models (masked-token accuracy for masked LMs).
 
 import { createHash } from 'node:crypto';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import { TokenWindows, packCorpus } from './data.js';
 import { readDocuments } from './sources.js';
 import { CausalLMTask, type Classifier, ClassificationTask, type LabelledExample, type MaskedLM, MaskedLMTask, encodeExample, maskingOf } from './tasks.js';
 import { padTokenId } from './sft.js';
+import { evaluateImageFolder, isImageClassifier } from './evaluate-images.js';
 
 export interface EvaluateOptions {
   field?: string;
@@ -23,19 +25,29 @@ export interface EvaluateOptions {
   /** language models: most windows scored (default 512) */
   maxWindows?: number;
   seed?: number;
+  /** progress lines (decoding an image folder) */
+  onLog?: (message: string) => void;
 }
 
 export interface EvaluateResult {
   model: string;
   data: string;
-  kind: 'classification' | 'regression' | 'causal-lm' | 'masked-lm';
+  kind: 'classification' | 'regression' | 'causal-lm' | 'masked-lm' | 'image-classification';
   examples: number;
   metrics: Record<string, number>;
+  /** image classifiers: which images of the folder were scored, and the files that could not be read */
+  split?: string;
+  skipped?: { file: string; reason: string }[];
 }
 
 /** Scores the model in `modelDir` on `data`. */
 export async function evaluateModel(modelDir: string, data: string, options: EvaluateOptions = {}): Promise<EvaluateResult> {
   const loaded = await loadModel(modelDir);
+  if (isImageClassifier(loaded.model)) {
+    const { id2label } = loaded.config as { id2label?: Record<string, string> | null };
+    const r = await evaluateImageFolder(modelDir, loaded.model, id2label ?? null, data, options.onLog);
+    return { model: modelDir, data, kind: 'image-classification', examples: r.examples, metrics: r.metrics, split: r.split, skipped: r.skipped };
+  }
   const tokenizer = await loadTokenizer(modelDir);
   const model = loaded.model;
   const batchSize = options.batchSize ?? 16;

@@ -15,6 +15,7 @@ import { imageProcessorConfig, imageProcessorConfigToJson } from '../../src/io/p
 import { readSafetensors } from '../../src/io/safetensors.js';
 import { runCli } from '../../src/cli/program.js';
 import { loadImageEntries, scanImageFolder } from '../../src/train/image-folder.js';
+import { evaluateModel } from '../../src/train/evaluate.js';
 import { type VisionFinetuneConfig, VISION_FINETUNE_DEFAULTS, loadImageClassifier, predictImages, visionFinetune } from '../../src/train/vision-finetune.js';
 
 const FIXTURES = path.resolve('test/fixtures/models');
@@ -81,6 +82,28 @@ describe('fine-tuning on a folder of images', () => {
     assert.equal(evalResults['examples'], 6);
     assert.equal(r.adapter, null);
     assert.ok(!fs.existsSync(path.join(c.out, 'adapter')));
+  });
+
+  test('strata eval scores a saved image classifier on a folder: its test split gives the fine-tune\'s held-out metrics', async () => {
+    const data = tempDir();
+    await writeColour(path.join(data, 'train', 'red'), RED, 10, 11);
+    await writeColour(path.join(data, 'train', 'blue'), BLUE, 10, 12);
+    await writeColour(path.join(data, 'test', 'red'), RED, 3, 13);
+    await writeColour(path.join(data, 'test', 'blue'), BLUE, 3, 14);
+    const c = config(withProcessor('vit'), data, { method: 'linear-probe', steps: 20, lr: 5e-2, weightDecay: 0 });
+    const r = await visionFinetune(c);
+    const e = await evaluateModel(c.out, data);
+    assert.equal(e.kind, 'image-classification');
+    assert.equal(e.split, 'test');
+    assert.equal(e.examples, 6);
+    for (const k of ['accuracy', 'f1', 'loss']) assert.ok(Math.abs(e.metrics[k]! - r.test[`val_${k}`]!) < 1e-6, `${k}: eval ${e.metrics[k]} vs fine-tune ${r.test[`val_${k}`]}`);
+    // class folders only: every image is scored; a class the model does not know is named
+    const flat = tempDir();
+    await writeColour(path.join(flat, 'red'), RED, 4, 15);
+    await writeColour(path.join(flat, 'blue'), BLUE, 4, 16);
+    assert.equal((await evaluateModel(c.out, flat)).examples, 8);
+    await writeColour(path.join(flat, 'green'), [40, 210, 40], 2, 17);
+    await assert.rejects(evaluateModel(c.out, flat), /class folder 'green' is not one of the model's labels \(blue, red\)/);
   });
 
   for (const family of ['vit', 'clip'] as const) {

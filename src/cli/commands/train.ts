@@ -225,7 +225,7 @@ export function registerTrain(program: Command, io: CliIO): void {
     .command('eval')
     .description("a model's metrics on a dataset: accuracy/F1 (classifiers), perplexity (language models)")
     .requiredOption('--model <PATH>', 'a Hugging Face directory (a run folder works)')
-    .requiredOption('--data <SPEC>', 'labelled JSONL / corpus for classifiers, text for language models')
+    .requiredOption('--data <SPEC>', 'labelled JSONL / corpus for classifiers, text for language models, a folder of class folders of images for image classifiers')
     .option('--field <NAME>', 'JSONL text field (default text)')
     .option('--label-field <NAME>', 'JSONL label field (default label)')
     .option('--batch-size <B>', 'examples per batch (default 16)', positiveInt(1 << 16))
@@ -234,9 +234,13 @@ export function registerTrain(program: Command, io: CliIO): void {
     .option('--json', 'print one JSON line', false)
     .action(async (f: { model: string; data: string; field?: string; labelField?: string; batchSize?: number; maxLength?: number; threads?: number; json: boolean }) => {
       if (f.threads) setThreads(f.threads);
-      const r = await evaluateModel(f.model, f.data, { field: f.field, labelField: f.labelField, batchSize: f.batchSize, maxLength: f.maxLength });
+      const r = await evaluateModel(f.model, f.data, { field: f.field, labelField: f.labelField, batchSize: f.batchSize, maxLength: f.maxLength, onLog: f.json ? undefined : (m) => io.err(`strata: ${m}\n`) });
       if (f.json) io.out(`${JSON.stringify(r)}\n`);
-      else io.out(`${r.kind} on ${r.examples} ${r.kind.endsWith('lm') ? 'windows' : 'examples'}: ${Object.entries(r.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}\n`);
+      else {
+        const what = r.kind.endsWith('lm') ? 'windows' : r.kind === 'image-classification' ? `images (${r.split === 'all' ? 'every class folder' : `the ${r.split} split`})` : 'examples';
+        io.out(`${r.kind} on ${r.examples} ${what}: ${Object.entries(r.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}\n`);
+        if (r.skipped?.length) io.err(`strata: ${r.skipped.length} unreadable image(s) skipped, e.g. ${r.skipped[0]!.file}: ${r.skipped[0]!.reason}\n`);
+      }
     });
 
   program
