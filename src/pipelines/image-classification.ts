@@ -26,15 +26,25 @@ export function isImageClassifierArchitecture(architecture: string): boolean {
   return architecture === 'CLIPForImageClassification' || architecture === 'ViTForImageClassification';
 }
 
+/** Whether a loaded model is a vision tower with a classification head. */
+export function isImageClassifier(model: unknown): model is CLIPForImageClassification | ViTForImageClassification {
+  return model instanceof CLIPForImageClassification || model instanceof ViTForImageClassification;
+}
+
+/** An image classifier directory's preprocessor_config.json, read with its tower's defaults. */
+export function imageClassifierProcessor(dir: string, model: CLIPForImageClassification | ViTForImageClassification): ImageProcessorConfig {
+  return readImageProcessorConfig(dir, { family: model instanceof CLIPForImageClassification ? 'clip' : 'vit' });
+}
+
 /** Loads a directory holding an image classifier, its preprocessor_config.json and its labels. */
 export async function loadImageClassificationPipeline(dir: string): Promise<ImageClassificationPipeline> {
   const m = await loadForInference(dir);
-  if (!(m.model instanceof CLIPForImageClassification || m.model instanceof ViTForImageClassification)) {
+  if (!isImageClassifier(m.model)) {
     throw new StrataError('unsupported', dir, `is a ${m.architecture} (${m.modelType}), not an image classifier (ViTForImageClassification or CLIPForImageClassification)`);
   }
   const config = m.info['config'] as { id2label?: Record<string, string> | null };
   const labels = Array.from({ length: m.model.numLabels }, (_, i) => config.id2label?.[String(i)] ?? `LABEL_${i}`);
-  return { model: m.model, processor: readImageProcessorConfig(dir, { family: m.model instanceof CLIPForImageClassification ? 'clip' : 'vit' }), labels };
+  return { model: m.model, processor: imageClassifierProcessor(dir, m.model), labels };
 }
 
 /** Label probabilities of one image, best first (ties keep label order). */

@@ -6,18 +6,13 @@
 // inference does; unreadable files are skipped and counted, as in training.
 
 import { StrataError } from '../errors.js';
-import { readImageProcessorConfig } from '../io/preprocessor.js';
-import { CLIPForImageClassification } from '../models/clip/classification.js';
-import { ViTForImageClassification } from '../models/vit.js';
+import { imageClassifierProcessor } from '../pipelines/image-classification.js';
 import { type ImageFolder, loadImageEntries, scanImageFolder } from './image-folder.js';
 import { type ImageClassifierModel, evaluateImages } from './vision-finetune.js';
 
-export function isImageClassifier(model: unknown): model is ImageClassifierModel {
-  return model instanceof CLIPForImageClassification || model instanceof ViTForImageClassification;
-}
-
 export interface ImageEvaluation {
   examples: number;
+  /** val_loss, val_accuracy, val_f1, as the fine-tune reports them */
   metrics: Record<string, number>;
   /** where the scored images came from: every image of the class folders, or the test split (held out of train/ when there is none) */
   split: 'all' | ImageFolder['testSource'];
@@ -34,7 +29,7 @@ export async function evaluateImageFolder(modelDir: string, model: ImageClassifi
   for (const label of new Set(entries.map((e) => folder.labels[e.label]!))) {
     if (!index.has(label)) throw new StrataError('argument', data, `class folder '${label}' is not one of the model's labels (${names.join(', ')})`);
   }
-  const processor = readImageProcessorConfig(modelDir);
+  const processor = imageClassifierProcessor(modelDir, model);
   let last = 0;
   const { images, skipped } = await loadImageEntries(entries, processor, {
     onProgress: (done, total) => {
@@ -47,6 +42,5 @@ export async function evaluateImageFolder(modelDir: string, model: ImageClassifi
   if (images.count === 0) throw new StrataError('io', data, `none of its ${entries.length} images could be read`);
   // the folder's label ids become the model's
   for (let i = 0; i < images.count; i++) images.labels[i] = index.get(folder.labels[images.labels[i]!]!)!;
-  const metrics = Object.fromEntries(Object.entries(evaluateImages(model, images)).map(([k, v]) => [k.replace(/^val_/, ''), v]));
-  return { examples: images.count, metrics, split: folder.layout === 'splits' ? folder.testSource : 'all', skipped };
+  return { examples: images.count, metrics: evaluateImages(model, images), split: folder.layout === 'splits' ? folder.testSource : 'all', skipped };
 }

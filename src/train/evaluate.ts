@@ -14,7 +14,8 @@ import { TokenWindows, packCorpus } from './data.js';
 import { readDocuments } from './sources.js';
 import { CausalLMTask, type Classifier, ClassificationTask, type LabelledExample, type MaskedLM, MaskedLMTask, encodeExample, maskingOf } from './tasks.js';
 import { padTokenId } from './sft.js';
-import { evaluateImageFolder, isImageClassifier } from './evaluate-images.js';
+import { evaluateImageFolder } from './evaluate-images.js';
+import { isImageClassifier } from '../pipelines/image-classification.js';
 
 export interface EvaluateOptions {
   field?: string;
@@ -46,7 +47,7 @@ export async function evaluateModel(modelDir: string, data: string, options: Eva
   if (isImageClassifier(loaded.model)) {
     const { id2label } = loaded.config as { id2label?: Record<string, string> | null };
     const r = await evaluateImageFolder(modelDir, loaded.model, id2label ?? null, data, options.onLog);
-    return { model: modelDir, data, kind: 'image-classification', examples: r.examples, metrics: r.metrics, split: r.split, skipped: r.skipped };
+    return { model: modelDir, data, kind: 'image-classification', examples: r.examples, metrics: rename(r.metrics), split: r.split, skipped: r.skipped };
   }
   const tokenizer = await loadTokenizer(modelDir);
   const model = loaded.model;
