@@ -63,14 +63,15 @@ export function applyPenalties(logits: Float32Array, seen: readonly number[], o:
   }
 }
 
+const argmaxOut = new Int32Array(1); // the kernel's answer, reused: argmax runs once a token
+
 /** The first index of the largest value (NaNs skipped). */
 export function argmax(values: Float32Array): number {
   // the backend's kernel over a vocabulary-sized row; it treats NaN as the maximum, as torch does,
   // so a row whose winner is NaN is scanned here instead
   if (values.length >= 1024) {
-    const out = new Int32Array(1);
-    backend().argReduce('argmax', values, { outer: 1, n: values.length, inner: 1 }, out);
-    if (!Number.isNaN(values[out[0]!])) return out[0]!;
+    backend().argReduce('argmax', values, { outer: 1, n: values.length, inner: 1 }, argmaxOut);
+    if (!Number.isNaN(values[argmaxOut[0]!])) return argmaxOut[0]!;
   }
   let best = 0;
   let bv = -Infinity;

@@ -138,12 +138,10 @@ export class WordDecodingRule implements LogitsRule {
       examined = topTokens(scores, n, n, isText);
       add = apply(examined).add;
     }
-    const keep = new Uint8Array(n);
-    examined.forEach((id, i) => {
-      keep[id] = 1;
-      scores[id] = add[i] === -Infinity ? -Infinity : scores[id]! + add[i]!;
-    });
-    for (let id = 0; id < n; id++) if (!keep[id] && isText(id)) scores[id] = -Infinity;
+    // the examined tokens keep their scores plus what the rule adds (-Infinity: not allowed); every other text token is ruled out
+    const kept = examined.map((id, i) => scores[id]! + add[i]!);
+    for (let id = 0; id < n; id++) if (isText(id)) scores[id] = -Infinity;
+    examined.forEach((id, i) => (scores[id] = kept[i]!));
   }
 }
 
