@@ -21,6 +21,7 @@
         "native/src/kernels/bind_kernels.cc",
         "native/src/kernels/elementwise.cc",
         "native/src/kernels/nn.cc",
+        "native/src/kernels/sampling.cc",
         "native/src/quant/bind_quant.cc",
         "native/src/quant/quant_avx2.cc",
         "native/src/quant/quant_avx512.cc",

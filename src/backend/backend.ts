@@ -1,5 +1,8 @@
 import type { FloatArray, QuantDType, Storage } from '../tensor/dtype.js';
 import type { Shape } from '../tensor/shape.js';
+import type { SampleParams } from './sample.js';
+
+export type { SampleParams } from './sample.js';
 
 /**
  * A strided window onto a typed array. `shape`, `strides` and `offset` are in elements.
@@ -135,6 +138,8 @@ export interface Backend {
   where(cond: View<Uint8Array>, a: View<FloatArray>, b: View<FloatArray>, out: FloatArray): void;
   reduce(op: ReduceOp, x: FloatArray, layout: AxisLayout, out: FloatArray): void;
   argReduce(op: ArgReduceOp, x: FloatArray, layout: AxisLayout, out: Int32Array): void;
+  /** One token drawn from a row of logits under temperature, top-k, top-p and min-p, given a uniform in [0, 1) (src/backend/sample.ts). */
+  sample(logits: Float32Array, o: SampleParams, uniform: number): number;
   /**
    * out[b] = op(A[b]) @ op(B[b]) (or out[b] += … with accumulate); out is contiguous (batch, m, n).
    * With `epilogue`, that unary op is then applied to every element of out, exactly as `unary`

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import type { ArgReduceOp, AttentionArgs, AttentionOperand, GemmEpilogue, AxisLayout, Backend, BinaryOp, CompareOp, Conv2dGeometry, MatOperand, ReduceOp, UnaryOp, View } from './backend.js';
+import type { ArgReduceOp, AttentionArgs, AttentionOperand, GemmEpilogue, AxisLayout, Backend, BinaryOp, CompareOp, Conv2dGeometry, MatOperand, ReduceOp, SampleParams, UnaryOp, View } from './backend.js';
 import { referenceBackend } from './reference.js';
 import type { FloatArray, QuantDType, Storage } from '../tensor/dtype.js';
 import { GGML_TYPE_OF } from '../tensor/quant.js';
@@ -46,6 +46,7 @@ export interface NativeAddon {
   quantIsa(): string;
   /** A copy-on-write private mapping of a whole file (native/src/bind_mmap.cc). */
   mmapFile(path: string, offset?: number, length?: number): ArrayBuffer;
+  readMappedRows(src: Uint8Array, ld: number, rowBytes: number, ids: Int32Array, out: Uint8Array): boolean;
   setThreads(n: number): void;
   getThreads(): number;
   isa(): string;
@@ -87,6 +88,7 @@ export interface NativeAddon {
     out: Uint8Array,
   ): void;
   argReduceF32(op: number, x: Float32Array, outer: number, n: number, inner: number, out: Int32Array): void;
+  sampleF32(logits: Float32Array, temperature: number, topK: number, topP: number, minP: number, uniform: number): number;
   copyStrided(src: Storage, strides: readonly number[], offset: number, shape: readonly number[], out: Storage): void;
   reduceF32(op: number, x: Float32Array, outer: number, n: number, inner: number, out: Float32Array): void;
   softmaxF32(x: Float32Array, rows: number, cols: number, out: Float32Array, log: boolean): void;
@@ -210,6 +212,20 @@ function geometry(g: Conv2dGeometry): number[] {
 }
 
 /**
+ * Rows ids[i] of a table (row r at byte r * ld of src, rowBytes long), one after another, read
+ * from the file src is a memory mapping of (native/src/bind_mmap.cc: readMappedRows); null when src
+ * is not a mapping, so the caller reads it in place. Reading a few rows of a large table through
+ * the mapping leaves the kernel's fault-around window (64 KiB) around each resident; for the token
+ * embedding of a 32k vocabulary that was ≈ 6 MB of a 128-token sampled decode's peak.
+ */
+export function readMappedRows(src: Uint8Array, ld: number, rowBytes: number, ids: Int32Array): Uint8Array | null {
+  const lib = loadAddon();
+  if (!lib?.readMappedRows || ids.length === 0) return null;
+  const out = new Uint8Array(ids.length * rowBytes);
+  return lib.readMappedRows(src, ld, rowBytes, ids, out) ? out : null;
+}
+
+/**
  * The native backend: the addon's f32 kernels, with the reference backend for every other
  * dtype (f64 for gradient checks, integers) and for the ops the addon does not accelerate.
  */
@@ -240,6 +256,10 @@ export function loadNativeBackend(): Backend | null {
     argReduce(op: ArgReduceOp, x: FloatArray, layout: AxisLayout, out: Int32Array): void {
       if (!f32(x) || layout.n === 0) return ref.argReduce(op, x, layout, out);
       lib.argReduceF32(op === 'argmax' ? 0 : 1, x, layout.outer, layout.n, layout.inner, out);
+    },
+    sample(logits: Float32Array, o: SampleParams, uniform: number): number {
+      if (logits.length === 0) return ref.sample(logits, o, uniform);
+      return lib.sampleF32(logits, o.temperature, o.topK, o.topP, o.minP, uniform);
     },
     where(cond: View<Uint8Array>, a: View<FloatArray>, b: View<FloatArray>, out: FloatArray): void {
       if (!f32View(a) || !f32View(b) || !f32(out) || cond.shape.length > MAX_DIMS) return ref.where(cond, a, b, out);

@@ -3,6 +3,7 @@ import { dequantizeRows, quantMatmulReference } from '../tensor/quant.js';
 import { type Shape, contiguousStrides } from '../tensor/shape.js';
 import { StrataError } from '../errors.js';
 import * as m from './math.js';
+import { sampleReference } from './sample.js';
 import type {
   ArgReduceOp,
   AttentionArgs,
@@ -481,6 +482,7 @@ export const referenceBackend: Backend = {
   where,
   reduce,
   argReduce,
+  sample: sampleReference,
   matmul,
   softmax,
   layerNorm,

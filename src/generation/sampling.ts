@@ -116,116 +116,11 @@ export function topEntries(values: Float32Array, k: number): [number, number][] 
 
 /**
  * Picks the next token from one row of logits (already penalized). Greedy when temperature is
- * 0; otherwise softmax(logits / T) restricted by top-k, top-p and min-p, sampled with `rng`.
+ * 0; otherwise softmax(logits / T) restricted by top-k, top-p and min-p, drawn with one uniform
+ * from `rng` by the backend's sampler (src/backend/sample.ts defines it).
  */
 export function sampleToken(logits: Float32Array, o: SamplingOptions, rng: Generator): number {
   const temperature = o.temperature ?? 1;
   if (temperature === 0) return argmax(logits);
-  const n = logits.length;
-  let m = -Infinity;
-  for (let i = 0; i < n; i++) if (logits[i]! > m) m = logits[i]!;
-  const probs = scratch.probs(n);
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    const p = Math.exp((logits[i]! - m) / temperature);
-    probs[i] = p;
-    total += p;
-  }
-  let pmax = 0;
-  for (let i = 0; i < n; i++) {
-    probs[i] = probs[i]! / total;
-    if (probs[i]! > pmax) pmax = probs[i]!;
-  }
-  // the cut-off probability below which tokens are dropped, from each filter
-  let cutoff = 0;
-  const topK = o.topK ?? 0;
-  const topP = o.topP ?? 1;
-  if ((topK > 0 && topK < n) || topP < 1) {
-    const sorted = headDescending(probs, n, pmax, topK > 0 && topK < n ? topK : 0, topP);
-    if (topK > 0 && topK < n) cutoff = Math.max(cutoff, sorted[topK - 1]!);
-    if (topP < 1) {
-      let cum = 0;
-      for (let i = 0; i < sorted.length; i++) {
-        cum += sorted[i]!;
-        if (cum >= topP) {
-          cutoff = Math.max(cutoff, sorted[i]!);
-          break;
-        }
-      }
-    }
-  }
-  if (o.minP) cutoff = Math.max(cutoff, o.minP * pmax);
-  // top-k keeps exactly k tokens: among ties at the cut-off, the lowest ids
-  let tieBudget = Infinity;
-  if (topK > 0 && topK < n) {
-    let above = 0;
-    for (let i = 0; i < n; i++) if (probs[i]! > cutoff) above++;
-    tieBudget = Math.max(topK - above, 0);
-  }
-  const keep = scratch.keep(n);
-  let kept = 0;
-  for (let i = 0; i < n; i++) {
-    const p = probs[i]!;
-    keep[i] = 0;
-    if (p < cutoff || (p === cutoff && tieBudget-- <= 0)) continue;
-    keep[i] = 1;
-    kept += p;
-  }
-  let u = rng.uniform() * kept;
-  let last = -1;
-  for (let i = 0; i < n; i++) {
-    if (!keep[i]) continue;
-    last = i;
-    u -= probs[i]!;
-    if (u < 0) return i;
-  }
-  return last >= 0 ? last : argmax(logits);
-}
-
-/**
- * Buffers a sampling step reuses (one process samples one row at a time): a fresh 32k-entry
- * probability row and its sorted copy every token were most of a sampled decode's garbage.
- */
-const scratch = {
-  p: new Float32Array(0),
-  k: new Uint8Array(0),
-  head: new Float32Array(0),
-  probs(n: number): Float32Array {
-    if (this.p.length < n) this.p = new Float32Array(n);
-    return this.p.subarray(0, n);
-  },
-  keep(n: number): Uint8Array {
-    if (this.k.length < n) this.k = new Uint8Array(n);
-    return this.k.subarray(0, n);
-  },
-  heads(n: number): Float32Array {
-    if (this.head.length < n) this.head = new Float32Array(n);
-    return this.head.subarray(0, n);
-  },
-};
-
-/**
- * The largest probabilities in descending order, as many as top-k and top-p need: every value
- * above a threshold, sorted, where the threshold starts at pmax / 2^10 and falls until those values
- * number at least k and hold at least topP of the mass (then the cut-offs lie among them, exactly
- * where a full sort puts them, since they are its first entries); at worst every value. A full sort
- * of a 32k vocabulary was ≈ 1 ms a token.
- */
-function headDescending(probs: Float32Array, n: number, pmax: number, k: number, topP: number): Float32Array {
-  const head = scratch.heads(n);
-  // a margin over topP: the head's mass, summed in index order, may differ from its sum in sorted order in the last bits
-  const needMass = topP < 1 ? topP + 1e-9 : 0;
-  for (let threshold = pmax / 1024; ; threshold /= 1024) {
-    let count = 0;
-    let mass = 0;
-    const all = threshold < 1e-30;
-    for (let i = 0; i < n; i++) {
-      const p = probs[i]!;
-      if (all || p > threshold) {
-        head[count++] = p;
-        mass += p;
-      }
-    }
-    if (all || (count >= k && mass >= needMass)) return head.subarray(0, count).sort().reverse();
-  }
+  return backend().sample(logits, { temperature, topK: o.topK ?? 0, topP: o.topP ?? 1, minP: o.minP ?? 0 }, rng.uniform());
 }

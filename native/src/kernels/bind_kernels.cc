@@ -229,6 +229,30 @@ Napi::Value ArgReduceF32(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// sampleF32(logits, temperature > 0, topK >= 0, topP in (0, 1], minP in [0, 1], uniform in [0, 1)) -> index
+Napi::Value SampleF32(const Napi::CallbackInfo& info) {
+  Ctx c{info.Env(), "sampleF32"};
+  Buf logits;
+  int64_t top_k = 0;
+  get_f32(c, info[0], "logits", &logits);
+  get_int(c, info[2], "topK", &top_k);
+  if (!c.ok) return info.Env().Undefined();
+  if (logits.length < 1 || logits.length > (int64_t{1} << 31)) return c.fail("logits must hold 1 to 2^31 values"), info.Env().Undefined();
+  double v[4];
+  const char* names[4] = {"temperature", "topP", "minP", "uniform"};
+  const int at[4] = {1, 3, 4, 5};
+  for (int i = 0; i < 4; i++) {
+    if (!info[at[i]].IsNumber()) return c.fail(std::string(names[i]) + " must be a number"), info.Env().Undefined();
+    v[i] = info[at[i]].As<Napi::Number>().DoubleValue();
+  }
+  if (!(v[0] > 0) || !std::isfinite(v[0])) return c.fail("temperature must be a finite number > 0"), info.Env().Undefined();
+  if (!(v[1] > 0 && v[1] <= 1)) return c.fail("topP must be in (0, 1]"), info.Env().Undefined();
+  if (!(v[2] >= 0 && v[2] <= 1)) return c.fail("minP must be in [0, 1]"), info.Env().Undefined();
+  if (!(v[3] >= 0 && v[3] < 1)) return c.fail("uniform must be in [0, 1)"), info.Env().Undefined();
+  const int64_t token = sample_f32(static_cast<const float*>(logits.data), logits.length, v[0], top_k, v[1], v[2], v[3]);
+  return Napi::Number::New(info.Env(), static_cast<double>(token));
+}
+
 // whereF32(cond, cStrides, cOffset, a, aStrides, aOffset, b, bStrides, bOffset, shape, out)
 Napi::Value WhereF32(const Napi::CallbackInfo& info) {
   Ctx c{info.Env(), "whereF32"};
@@ -494,6 +518,7 @@ void RegisterKernels(Napi::Env env, Napi::Object exports) {
   exports.Set("compareF32", Napi::Function::New(env, CompareF32, "compareF32"));
   exports.Set("argReduceF32", Napi::Function::New(env, ArgReduceF32, "argReduceF32"));
   exports.Set("whereF32", Napi::Function::New(env, WhereF32, "whereF32"));
+  exports.Set("sampleF32", Napi::Function::New(env, SampleF32, "sampleF32"));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided, "copyStrided"));
   exports.Set("reduceF32", Napi::Function::New(env, ReduceF32, "reduceF32"));
   exports.Set("softmaxF32", Napi::Function::New(env, SoftmaxF32, "softmaxF32"));

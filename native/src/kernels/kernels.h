@@ -46,6 +46,11 @@ void reduce_f32(int op, const float* x, int64_t outer, int64_t n, int64_t inner,
 // Index of the max (op 0) or min (op 1) along the middle axis; NaN wins, first index on ties.
 void arg_reduce_f32(int op, const float* x, int64_t outer, int64_t n, int64_t inner, int32_t* out);
 
+// One token drawn from softmax(logits / temperature) under the top-k (0: off), top-p (1: off) and
+// min-p (0: off) filters, with uniform in [0, 1); src/backend/sample.ts defines the arithmetic.
+int64_t sample_f32(const float* logits, int64_t n, double temperature, int64_t top_k, double top_p, double min_p,
+                   double uniform);
+
 void softmax_f32(const float* x, int64_t rows, int64_t cols, float* out, bool log);
 void layer_norm_f32(const float* x, const float* w, const float* b, int64_t rows, int64_t cols, float eps, float* out,
                     float* mean, float* rstd);
