@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as S from '../../src/index.js';
 import { MappedFile, mapFile, mmapAvailable, parseGguf, readGguf, readSafetensors, serializeGguf, writeSafetensors } from '../../src/io/index.js';
+import { readMappedRows } from '../../src/backend/native.js';
 
 function withDir(fn: (dir: string) => void): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-mmap-'));
@@ -81,5 +82,46 @@ test('a GGUF file past 4 GiB is mapped range by range (a sparse file)', () => {
       assert.deepEqual(r.tensors.b!.to('f32').toArray(), b.to('f32').toArray());
     }
     ioError(() => mapFile(file), /more than the \d+ one buffer can hold/);
+  });
+});
+
+test('rows of a mapped table are read from the file: the same bytes, without mapping their pages', { skip: mmapAvailable() ? false : 'no native mmap' }, () => {
+  withDir((dir) => {
+    const file = path.join(dir, 'table.bin');
+    // 2,000 rows of 100 bytes after a 37-byte header; read rows are 60 bytes of each
+    const bytes = Uint8Array.from({ length: 37 + 2000 * 100 }, (_, i) => (i * 131 + (i >> 8)) & 255);
+    fs.writeFileSync(file, bytes);
+    const table = mapFile(file).subarray(37);
+    const ids = Int32Array.from([0, 1999, 5, 5, 1024]);
+    const rows = readMappedRows(table, 100, 60, ids);
+    assert.ok(rows);
+    const want = Uint8Array.from([...ids].flatMap((r) => [...bytes.subarray(37 + r * 100, 37 + r * 100 + 60)]));
+    assert.deepEqual(rows, want);
+    // a copy in memory is not a mapping: the caller reads it in place
+    assert.equal(readMappedRows(table.slice(), 100, 60, ids), null);
+    // rows outside the table are refused, not read
+    assert.throws(() => readMappedRows(table, 100, 60, Int32Array.from([2000])), /row 2000 is outside src/);
+    assert.throws(() => readMappedRows(table, 100, 60, Int32Array.from([-1])), /outside src/);
+    // the path now names another file: the mapping's bytes are not that file's, so no rows come from it
+    const other = mapFile(file);
+    fs.rmSync(file);
+    fs.writeFileSync(file, new Uint8Array(bytes.length));
+    assert.equal(readMappedRows(other.subarray(37), 100, 60, ids), null);
+  });
+});
+
+test('a quantized embedding on a mapped GGUF reads its rows from the file, with the values read in place', () => {
+  withDir((dir) => {
+    const file = path.join(dir, 'emb.gguf');
+    const w = S.randn([300, 64], { generator: new S.Generator(2) });
+    const q = w.to('q8_0');
+    fs.writeFileSync(file, serializeGguf({ metadata: { 'general.architecture': 'llama' }, tensors: { 'token_embd.weight': q } }));
+    const mapped = readGguf(file).tensors['token_embd.weight']!;
+    const ids = S.fromArray(Int32Array.from([3, 299, 0, 3, 150]), [5], { dtype: 'i32' });
+    const got = S.embedding(mapped, ids);
+    assert.deepEqual([...(got.data as Float32Array)], [...(S.embedding(q, ids).data as Float32Array)]);
+    assert.deepEqual(got.shape, [5, 64]);
+    // the weight is a view of a mapping, so storedEmbedding took its rows from the file
+    assert.ok(readMappedRows((mapped.data as Uint8Array), 68, 68, Int32Array.from([0])));
   });
 });

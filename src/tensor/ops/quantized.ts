@@ -12,6 +12,7 @@ import { numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { record } from '../grad-mode.js';
 import { backend } from '../../backend/index.js';
+import { readMappedRows } from '../../backend/native.js';
 import { quantizeRows } from '../quant.js';
 import { asFloat, denseFloat, denseInt, empty, expectFloat } from './common.js';
 import { matmul } from './linalg.js';
@@ -139,15 +140,21 @@ export function storedEmbedding(weight: Tensor, ids: Tensor): Tensor | null {
   const y = out.data as Float32Array;
   const { ld } = embeddingRows(weight);
   if (idx.length > 0 && c > 0) {
+    // the rows are read from the file when the weight is a mapping of it (backend/native.ts: readMappedRows)
     if (isQuantized(weight.dtype)) {
       const w = blockBytes(weight, ld);
-      backend().dequantizeRows(weight.dtype, w.bytes, w.ld, c, v, idx, y);
+      const rowBytes = (c / QUANT_BLOCKS[weight.dtype as QuantDType].values) * QUANT_BLOCKS[weight.dtype as QuantDType].bytes;
+      const rows = readMappedRows(w.bytes, w.ld, rowBytes, idx);
+      if (rows) backend().dequantizeRows(weight.dtype, rows, rowBytes, c, idx.length, null, y);
+      else backend().dequantizeRows(weight.dtype, w.bytes, w.ld, c, v, idx, y);
     } else {
       const d = weight.data as Uint16Array;
       const conv = weight.dtype === 'f16' ? f16ToF32 : bf16ToF32;
+      const rows = readMappedRows(new Uint8Array(d.buffer, d.byteOffset + weight.offset * 2, d.byteLength - weight.offset * 2), ld * 2, c * 2, idx);
+      const from = rows ? new Uint16Array(rows.buffer, 0, idx.length * c) : d;
       for (let i = 0; i < idx.length; i++) {
-        const base = weight.offset + idx[i]! * ld;
-        for (let j = 0; j < c; j++) y[i * c + j] = conv(d[base + j]!);
+        const base = rows ? i * c : weight.offset + idx[i]! * ld;
+        for (let j = 0; j < c; j++) y[i * c + j] = conv(from[base + j]!);
       }
     }
   }
