@@ -42,12 +42,24 @@ export function youngCollector(): (() => void) | null {
 
 /**
  * Turns V8's optimizing compiler (TurboFan) off for the rest of the process: its code pages in
- * Node's binary and its compilation zones are ≈ 7 MB of a `strata generate` run's peak (the 133 MB
- * Q8_0 bench model: 174 -> 166.5 MB, 1.34x -> 1.28x the file, when set before the CLI's code runs,
- * see ./early.ts). The JS around the kernels (tensor plumbing, sampling loops over the vocabulary)
- * then runs unoptimized: decode ≈ 14% slower greedy, ≈ 22% sampling at a temperature, on 1 thread.
- * Opt-in (`--low-memory`) for that cost.
+ * Node's binary and its compilation zones and worker threads are ≈ 7.5 MB of a `strata generate`
+ * run's peak (the 133 MB Q8_0 bench model: 177.6 -> 169.9 MB, 1.33x -> 1.28x the file, when set
+ * before the CLI's code runs, see ./early.ts). The JS around the kernels (tensor objects and views)
+ * then runs on the baseline tiers: with sampling and argmax native, a decode step costs ≈ 4% more
+ * CPU on 1 thread, greedy or sampled (it was 14% and 35% while sampling looped in JS).
  */
 export function withoutOptimizingCompiler(): void {
   v8.setFlagsFromString('--no-opt');
+}
+
+/**
+ * Whether a CLI invocation runs without the optimizing compiler: `generate` does by default (a
+ * one-shot run where the kernels do the work and the process floor is a large part of a small
+ * model's footprint; `--no-low-memory` keeps TurboFan), any command given `--low-memory` does.
+ * args are the arguments after the script; the command is the first that is not an option.
+ */
+export function lowMemoryByArgv(args: readonly string[]): boolean {
+  if (args.includes('--no-low-memory')) return false;
+  if (args.includes('--low-memory')) return true;
+  return args.find((a) => !a.startsWith('-')) === 'generate';
 }

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
 import * as S from '../../src/index.js';
 import { createModel, parseModelConfig, saveModel } from '../../src/models/index.js';
+import { lowMemoryByArgv } from '../../src/cli/memory.js';
 
 const require = createRequire(import.meta.url);
 let dir = '';
@@ -56,8 +57,8 @@ describe('strata generate / chat / inspect', () => {
     assert.ok(r.timings.prefill_tokens_per_s > 0 && r.timings.decode_tokens_per_s > 0);
     const b = cli('generate', '--model', dir, '--prompt-ids', '9906,11,1917', '--max-tokens', '6', '--temperature', '0', '--json');
     assert.deepEqual(JSON.parse(b.stdout).tokens, r.tokens);
-    // without the optimizing compiler the same tokens and text come out
-    const c = cli('generate', '--model', dir, '--prompt', 'Hello, world', '--max-tokens', '6', '--temperature', '0', '--json', '--low-memory');
+    // with the optimizing compiler (generate runs without it by default) the same tokens and text come out
+    const c = cli('generate', '--model', dir, '--prompt', 'Hello, world', '--max-tokens', '6', '--temperature', '0', '--json', '--no-low-memory');
     assert.equal(c.status, 0, c.stderr);
     const rc = JSON.parse(c.stdout);
     assert.deepEqual([rc.tokens, rc.text], [r.tokens, r.text]);
@@ -125,4 +126,13 @@ describe('strata generate / chat / inspect', () => {
     assert.match(oov.stderr, /outside the vocabulary/);
     assert.doesNotMatch(oov.stderr, /at .*\.ts/);
   });
+});
+
+test('generate runs without the optimizing compiler unless --no-low-memory; other commands only with --low-memory', () => {
+  assert.equal(lowMemoryByArgv(['generate', '--model', 'm.gguf']), true);
+  assert.equal(lowMemoryByArgv(['generate', '--model', 'm.gguf', '--no-low-memory']), false);
+  assert.equal(lowMemoryByArgv(['chat', '--model', 'm.gguf']), false);
+  assert.equal(lowMemoryByArgv(['chat', '--model', 'm.gguf', '--low-memory']), true);
+  assert.equal(lowMemoryByArgv(['help', 'generate']), false);
+  assert.equal(lowMemoryByArgv([]), false);
 });
