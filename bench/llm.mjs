@@ -116,7 +116,8 @@ function measureCliRss(file, o) {
     const args = ['--import', RSS_HOOK, path.join(repoRoot, 'bin', 'strata.js'), 'generate', '--model', file, '--prompt-ids', promptIds(o.promptTokens).join(','), '--max-tokens', String(o.decodeTokens), '--temperature', '0', '--threads', String(o.threads), '--json'];
     const stdout = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, STRATA_BENCH_RSS_OUT: out } });
     const { peakRss } = JSON.parse(readFileSync(out, 'utf8'));
-    return { peakRss, tokens: JSON.parse(stdout.trim().split('\n').at(-1)).tokens.length };
+    const line = JSON.parse(stdout.trim().split('\n').at(-1));
+    return { peakRss, tokens: line.tokens.length, decodeTokensPerSecond: line.timings.decode_tokens_per_s };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -181,7 +182,7 @@ async function benchFile(dtype, file, o) {
     if (result.runtimes.strata) {
       const c = measureCliRss(file, o);
       result.runtimes.strata.cliMemory = { ...c, peakOverFile: round(c.peakRss / fileBytes, 3) };
-      log(`  strata generate peak RSS ${(c.peakRss / 1e6).toFixed(0)} MB (${(c.peakRss / fileBytes).toFixed(2)}x the file; ${c.tokens} tokens)`);
+      log(`  strata generate peak RSS ${(c.peakRss / 1e6).toFixed(0)} MB (${(c.peakRss / fileBytes).toFixed(2)}x the file; ${c.tokens} tokens, decoded at ${c.decodeTokensPerSecond.toFixed(1)} tok/s)`);
     }
   }
   const s = result.runtimes.strata;
