@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as S from '../../src/index.js';
 import { MappedFile, mapFile, mmapAvailable, parseGguf, readGguf, readSafetensors, serializeGguf, writeSafetensors } from '../../src/io/index.js';
-import { readMappedRows } from '../../src/backend/native.js';
+import { loadAddon, readMappedRows } from '../../src/backend/native.js';
 
 function withDir(fn: (dir: string) => void): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-mmap-'));
@@ -102,6 +102,12 @@ test('rows of a mapped table are read from the file: the same bytes, without map
     // rows outside the table are refused, not read
     assert.throws(() => readMappedRows(table, 100, 60, Int32Array.from([2000])), /row 2000 is outside src/);
     assert.throws(() => readMappedRows(table, 100, 60, Int32Array.from([-1])), /outside src/);
+    // hostile calls to the addon itself: wrong types, a short output, a fractional stride
+    const lib = loadAddon()!;
+    assert.throws(() => lib.readMappedRows(table, 100, 60, Float32Array.from([1]) as unknown as Int32Array, new Uint8Array(60)), /ids must be an Int32Array/);
+    assert.throws(() => lib.readMappedRows(table, 100, 60, Int32Array.from([1, 2]), new Uint8Array(100)), /out holds fewer/);
+    assert.throws(() => lib.readMappedRows(table, 100.5, 60, Int32Array.from([1]), new Uint8Array(60)), /ld/);
+    assert.throws(() => lib.readMappedRows([1, 2] as unknown as Uint8Array, 1, 1, Int32Array.from([0]), new Uint8Array(1)), /src must be a typed array/);
     // the path now names another file: the mapping's bytes are not that file's, so no rows come from it
     const other = mapFile(file);
     fs.rmSync(file);
