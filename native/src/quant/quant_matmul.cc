@@ -13,6 +13,10 @@
 
 namespace strata::quant {
 
+#ifndef STRATA_QUANT_PREFETCH
+#define STRATA_QUANT_PREFETCH 4096
+#endif
+
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -25,6 +29,12 @@ constexpr int64_t kActTileBytes = int64_t{1} << 18;
 constexpr int64_t kPackedMinRows = 8;
 // Bytes of weight rows a task walks past one group of activation rows.
 constexpr int64_t kWeightBlockBytes = int64_t{1} << 16;
+// How far ahead of the row being read decoding prefetches weight rows (see quant_matmul).
+constexpr int64_t kPrefetchBytes = int64_t{STRATA_QUANT_PREFETCH};
+
+inline void prefetch_bytes(const uint8_t* p, int64_t bytes) {
+  for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch(p + i, 0, 3);
+}
 
 thread_local ScratchBuffer tl_acts;
 thread_local ScratchBuffer tl_panel;
@@ -137,6 +147,11 @@ void quant_matmul(const QTypeInfo& t, const uint8_t* w, int64_t ldw, const float
   const int64_t n_chunks = ceil_div(n, n_chunk);
   const int64_t j_block = std::max<int64_t>(1, kWeightBlockBytes / w_row_bytes);
   const DotFn dot = kr.dot[t.index];
+  // A few activation rows against a stream of weights (decoding) is bound by how fast one core
+  // pulls weights from memory, and the hardware prefetcher stops at each 4 KiB page (a weight row is
+  // ~0.8-2 KB): fetch the row kPrefetchBytes ahead by hand. With many rows the weights are reused
+  // from cache and this is left off.
+  const int64_t prefetch_rows = m <= kMaxRows && kPrefetchBytes > 0 ? std::max<int64_t>(1, kPrefetchBytes / std::max<int64_t>(1, w_row_bytes)) : 0;
 
   auto run = [&](int64_t task) {
     const int64_t mt = task / n_chunks, nc = task % n_chunks;
@@ -150,6 +165,7 @@ void quant_matmul(const QTypeInfo& t, const uint8_t* w, int64_t ldw, const float
         const int nr = static_cast<int>(std::min<int64_t>(kMaxRows, i1 - i));
         for (int r = 0; r < nr; ++r) rows[r] = acts.row(i + r);
         for (int64_t j = jb; j < jb1; ++j) {
+          if (prefetch_rows > 0 && j + prefetch_rows < j1) prefetch_bytes(w + (j + prefetch_rows) * ldw, w_row_bytes);
           dot(w + j * ldw, k, rows, nr, res);
           for (int r = 0; r < nr; ++r) y[(i + r) * n + j] = res[r];
         }
@@ -177,9 +193,14 @@ void half_matmul(bool bf16, const uint16_t* w, int64_t ldw, const float* x, int6
     // decode: dot products converting the weights on the fly, one pass over W
     const int64_t chunk = std::max<int64_t>(4, ceil_div(n, parallel ? int64_t{thread_count()} * 6 : 1));
     const int64_t chunks = ceil_div(n, chunk);
+    // one row at a time, each with the row kPrefetchBytes ahead prefetched (as quant_matmul does)
+    const int64_t ahead = kPrefetchBytes > 0 ? std::max<int64_t>(1, kPrefetchBytes / (2 * k)) : 0;
     auto run = [&](int64_t c) {
       const int64_t j0 = c * chunk, j1 = std::min(n, j0 + chunk);
-      kr.half_dot(w + j0 * ldw, ldw, bf16, j1 - j0, k, x, k, static_cast<int>(m), y + j0, n);
+      for (int64_t j = j0; j < j1; ++j) {
+        if (ahead > 0 && j + ahead < j1) prefetch_bytes(reinterpret_cast<const uint8_t*>(w + (j + ahead) * ldw), 2 * k);
+        kr.half_dot(w + j * ldw, ldw, bf16, 1, k, x, k, static_cast<int>(m), y + j, n);
+      }
     };
     if (parallel && chunks > 1) parallel_for(chunks, [&](int64_t c, int) { run(c); });
     else for (int64_t c = 0; c < chunks; ++c) run(c);
