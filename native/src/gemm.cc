@@ -51,16 +51,23 @@ void run_blocked_tile(const GemmArgs& p, const GemmKernels& kr, int64_t b0, int6
                       int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   const int64_t nt = j1 - j0;
   const int64_t kc_max = std::min<int64_t>(kr.kc, p.k);
-  float* packed_b = tl_packed_b.floats(static_cast<size_t>(kc_max * round_up(nt, kr.nr)));
+  float* packed_b = p.packed_b != nullptr ? nullptr : tl_packed_b.floats(static_cast<size_t>(kc_max * round_up(nt, kr.nr)));
   float* packed_a = tl_packed_a.floats(static_cast<size_t>(kc_max * round_up(std::min<int64_t>(kr.mc, i1 - i0), kr.mr)));
   for (int64_t bi = b0; bi < b1; ++bi) {
     const float* a = p.a + bi * p.stride_a;
-    const float* b = p.b + bi * p.stride_b;
+    const float* b = p.packed_b != nullptr ? nullptr : p.b + bi * p.stride_b;
     float* c = p.c + bi * p.stride_c;
     for (int64_t pc = 0; pc < p.k; pc += kr.kc) {
       const int64_t kc = std::min<int64_t>(kr.kc, p.k - pc);
-      const float* b_block = p.trans_b ? b + j0 * p.ldb + pc : b + pc * p.ldb + j0;
-      kr.pack_b(b_block, p.ldb, p.trans_b, kc, nt, packed_b);
+      const float* b_panels = packed_b;
+      if (p.packed_b != nullptr) {
+        // K block pc starts after pc full-depth blocks of all the padded columns; j0 is a
+        // multiple of nr (tiles are whole panels), so its panels start j0 * kc into the block
+        b_panels = p.packed_b + pc * round_up(p.n, kr.nr) + j0 * kc;
+      } else {
+        const float* b_block = p.trans_b ? b + j0 * p.ldb + pc : b + pc * p.ldb + j0;
+        kr.pack_b(b_block, p.ldb, p.trans_b, kc, nt, packed_b);
+      }
       // later K blocks accumulate onto C; with a bias the first one accumulates onto the bias
       const bool bias_first = p.bias != nullptr && pc == 0;
       const float beta = pc == 0 && !bias_first ? p.beta : 1.0f;
@@ -71,7 +78,7 @@ void run_blocked_tile(const GemmArgs& p, const GemmKernels& kr, int64_t b0, int6
         kr.pack_a(a_block, p.lda, p.trans_a, mc, kc, packed_a);
         for (int64_t jr = 0; jr < nt; jr += kr.nr) {
           const int nr = static_cast<int>(std::min<int64_t>(kr.nr, nt - jr));
-          const float* b_panel = packed_b + jr * kc;
+          const float* b_panel = b_panels + jr * kc;
           float* c_col = c + j0 + jr;
           for (int64_t ir = 0; ir < mc; ir += kr.mr) {
             const int mr = static_cast<int>(std::min<int64_t>(kr.mr, mc - ir));
@@ -100,7 +107,8 @@ struct TileGrid {
 // Chooses the tile grid that minimises a simple model of the slowest thread's time: compute on
 // padded micro-tiles, plus packing, plus a fixed cost per task.
 TileGrid plan_tiles(const GemmArgs& p, const GemmKernels& kr, int threads) {
-  const int64_t tn_min = ceil_div(p.n, kr.nc);
+  // packed B needs no per-task B buffer, so its N tiles need not fit one (see run_blocked)
+  const int64_t tn_min = p.packed_b != nullptr ? 1 : ceil_div(p.n, kr.nc);
   TileGrid best;
   double best_cost = INFINITY;
   const int64_t tm_max = std::min<int64_t>(ceil_div(p.m, kr.mr), 2 * threads + 1);
@@ -118,7 +126,7 @@ TileGrid plan_tiles(const GemmArgs& p, const GemmKernels& kr, int threads) {
         const int64_t tasks = ceil_div(p.batch, group) * tiles_m * tiles_n;
         const double rounds = static_cast<double>(ceil_div(tasks, threads));
         const double compute = static_cast<double>(mt) * nt * p.k / 32.0;
-        const double packing = static_cast<double>(mt + nt) * p.k * 0.25;
+        const double packing = static_cast<double>(p.packed_b != nullptr ? mt : mt + nt) * p.k * 0.25;
         const double cost = rounds * (group * (compute + packing) + 2000.0);
         if (cost < best_cost) {
           best_cost = cost;
@@ -138,8 +146,13 @@ void run_blocked(const GemmArgs& p, const GemmKernels& kr) {
   const double fmas = static_cast<double>(p.m) * p.n * p.k * p.batch;
   const int threads = p.serial || fmas < kSerialFmas ? 1 : thread_count();
   if (threads == 1) {
-    for (int64_t j0 = 0; j0 < p.n; j0 += kr.nc) {
-      run_blocked_tile(p, kr, 0, p.batch, 0, p.m, j0, std::min<int64_t>(p.n, j0 + kr.nc));
+    // Packing B on the fly, N goes in tiles of nc columns whose packed block (kc x nc) stays in
+    // L2 while every A block passes it, and A is packed again for each tile. Packed ahead, B's
+    // panels stream from memory at a fraction of the micro-kernel's pace, so one tile spans N
+    // and A is packed once per call.
+    const int64_t nc = p.packed_b != nullptr ? p.n : kr.nc;
+    for (int64_t j0 = 0; j0 < p.n; j0 += nc) {
+      run_blocked_tile(p, kr, 0, p.batch, 0, p.m, j0, std::min<int64_t>(p.n, j0 + nc));
     }
     return;
   }
@@ -250,6 +263,7 @@ void run_skinny(const SkinnyArgs& g, const GemmKernels& kr) {
 // Skinny kernels win once the streamed operand is big enough to amortise their setup; below that
 // (8x8x8, say) packing is cheap and the blocked path is faster.
 bool use_skinny(const GemmArgs& p) {
+  if (p.packed_b != nullptr) return false;  // the panels are there: the blocked path reads them
   const double n_k = static_cast<double>(p.n) * p.k, m_k = static_cast<double>(p.m) * p.k;
   const bool few_rows = p.m <= kSkinnyRows && (p.m == 1 || n_k >= 1024);
   const bool few_cols = p.n <= kSkinnyRows && (p.n == 1 || m_k >= 1024);
@@ -352,13 +366,36 @@ void gemm_f32(const GemmArgs& given) {
     one.batch = 1;
     for (int64_t bi = 0; bi < p.batch; ++bi) {
       one.a = p.a + bi * p.stride_a;
-      one.b = p.b + bi * p.stride_b;
+      one.b = p.b == nullptr ? nullptr : p.b + bi * p.stride_b;
       one.c = p.c + bi * p.stride_c;
       run_batches_in_parallel(one, kr);
     }
     return;
   }
   run_batches_in_parallel(p, kr);
+}
+
+int64_t gemm_packed_b_size(int64_t k, int64_t n) {
+  const GemmKernels& kr = kernels();
+  return k <= 0 || n <= 0 ? 0 : round_up(n, kr.nr) * k;
+}
+
+void gemm_pack_b(const float* b, int64_t ldb, bool trans_b, int64_t k, int64_t n, float* dst) {
+  const GemmKernels& kr = kernels();
+  if (k <= 0 || n <= 0) return;
+  const int64_t n_padded = round_up(n, kr.nr);
+  const int64_t blocks = ceil_div(k, kr.kc);
+  // the layout run_blocked_tile reads: K block pc at pc * n_padded, its panels kc * nr apart
+  const auto pack_block = [&](int64_t block, int) {
+    const int64_t pc = block * kr.kc;
+    const int64_t kc = std::min<int64_t>(kr.kc, k - pc);
+    kr.pack_b(trans_b ? b + pc : b + pc * ldb, ldb, trans_b, kc, n, dst + pc * n_padded);
+  };
+  if (static_cast<double>(k) * n < kSerialFmas) {
+    for (int64_t block = 0; block < blocks; ++block) pack_block(block, 0);
+  } else {
+    parallel_for(blocks, pack_block);
+  }
 }
 
 const char* gemm_isa_name() { return kernels().name; }

@@ -39,9 +39,22 @@ struct GemmArgs {
   // K block accumulates onto it, while the tile is in L1, instead of a pass over all of C first;
   // the sums are the same (bias + the first block's products, then the next blocks').
   const float* bias = nullptr;
+  // op(B) already packed by gemm_pack_b for this K x N (inference weights, packed once): the
+  // blocked path reads its panels instead of packing B on every call, and runs whatever the
+  // shape (b may then be null). The same panels and K blocks as packing on the fly, so the
+  // result is bit for bit the one without it. One B for every batch (stride_b is ignored).
+  const float* packed_b = nullptr;
 };
 
 void gemm_f32(const GemmArgs& args);
+
+// Floats gemm_pack_b writes for a K x N op(B) with the active kernels' panel width and K block
+// (one panel layout per K block, panels of nr columns, the last one zero-padded).
+int64_t gemm_packed_b_size(int64_t k, int64_t n);
+
+// Packs op(B) (K x N; element (k, j) is b[k*ldb + j], or b[j*ldb + k] when trans_b) into dst,
+// gemm_packed_b_size(k, n) floats, 64-byte aligned. Splits the K blocks over the thread pool.
+void gemm_pack_b(const float* b, int64_t ldb, bool trans_b, int64_t k, int64_t n, float* dst);
 
 // Instruction set the GEMM kernels were chosen for: "avx512", "avx2" or "portable".
 const char* gemm_isa_name();

@@ -8,6 +8,7 @@ import { randn } from '../tensor/ops/creation.js';
 import { mul } from '../tensor/ops/elementwise.js';
 import { sum } from '../tensor/ops/reduce.js';
 import { cast, contiguous, detach } from '../tensor/ops/views.js';
+import { markWritten } from '../tensor/version.js';
 import { grad } from './engine.js';
 
 export interface GradcheckOptions {
@@ -52,11 +53,15 @@ export function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: readonly 
       let worst = { index: xs.indexOf(x), maxAbsError: 0, worstElement: -1, analytic: 0, numeric: 0 };
       for (let i = 0; i < data.length; i++) {
         const orig = data[i]!;
+        // each probe writes the input in place: mark it, so nothing cached from its values is reused
         data[i] = orig + eps;
+        markWritten(data);
         const fp = noGrad(() => objective().item());
         data[i] = orig - eps;
+        markWritten(data);
         const fm = noGrad(() => objective().item());
         data[i] = orig;
+        markWritten(data);
         const numeric = (fp - fm) / (2 * eps);
         const err = Math.abs(an[i]! - numeric);
         if (err > atol + rtol * Math.abs(numeric) || !Number.isFinite(an[i]!)) result.ok = false;

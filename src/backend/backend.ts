@@ -60,6 +60,16 @@ export interface MatOperand {
   readonly batchStride: number;
 }
 
+/**
+ * op(B) (k, n) in a backend's own GEMM panel layout (Backend.packMatrix), for a weight that many
+ * products reuse. Opaque: only the backend that packed it reads `data`.
+ */
+export interface PackedMatrix {
+  readonly k: number;
+  readonly n: number;
+  readonly data: Float32Array;
+}
+
 /** Axis-split description of a contiguous buffer: (outer, n, inner) with the op acting along n. */
 export interface AxisLayout {
   readonly outer: number;
@@ -148,6 +158,17 @@ export interface Backend {
    * the arithmetic of filling out with bias rows and accumulating, without that pass over out.
    */
   matmul(a: MatOperand, b: MatOperand, out: FloatArray, m: number, n: number, k: number, batch: number, accumulate?: boolean, epilogue?: GemmEpilogue, bias?: FloatArray): void;
+  /**
+   * op(B) (k, n, f32) packed for matmulPacked, or null when this backend gains nothing from
+   * packing ahead (the reference backend): then plain matmul it is.
+   */
+  packMatrix(b: MatOperand, k: number, n: number): PackedMatrix | null;
+  /**
+   * out (m, b.n) = op(A) (m, b.k) @ the matrix `b` was packed from, with matmul's epilogue and
+   * bias; the same values as matmul on that operand when m and n are above the backend's skinny
+   * sizes (GEMM_SKINNY_ROWS in native.ts), bit for bit.
+   */
+  matmulPacked(a: MatOperand, b: PackedMatrix, out: FloatArray, m: number, epilogue?: GemmEpilogue, bias?: FloatArray): void;
   /** Row-wise softmax (or log-softmax) of a contiguous (rows, cols) array. */
   softmax(x: FloatArray, rows: number, cols: number, out: FloatArray, log: boolean): void;
   layerNorm(

@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import type { ArgReduceOp, AttentionArgs, AttentionOperand, GemmEpilogue, AxisLayout, Backend, BinaryOp, CompareOp, Conv2dGeometry, MatOperand, ReduceOp, SampleParams, UnaryOp, View } from './backend.js';
+import type { ArgReduceOp, AttentionArgs, AttentionOperand, GemmEpilogue, AxisLayout, Backend, BinaryOp, CompareOp, Conv2dGeometry, MatOperand, PackedMatrix, ReduceOp, SampleParams, UnaryOp, View } from './backend.js';
+import { StrataError } from '../errors.js';
 import { referenceBackend } from './reference.js';
 import type { FloatArray, QuantDType, Storage } from '../tensor/dtype.js';
 import { GGML_TYPE_OF } from '../tensor/quant.js';
@@ -18,7 +19,7 @@ export interface NativeAddon {
     aOff: number,
     lda: number,
     transA: boolean,
-    b: Float32Array,
+    b: Float32Array | null,
     bOff: number,
     ldb: number,
     transB: boolean,
@@ -38,7 +39,12 @@ export interface NativeAddon {
     epilogue?: number,
     /** N values every row of C starts from (beta 0) */
     bias?: Float32Array,
+    /** op(B) as gemmPackB packed it (b may then be null) */
+    packedB?: Float32Array,
   ): void;
+  /** op(B) (K x N) in the GEMM's panel layout, gemmPackedLength(K, N) floats */
+  gemmPackB(b: Float32Array, bOff: number, ldb: number, transB: boolean, k: number, n: number): Float32Array;
+  gemmPackedLength(k: number, n: number): number;
   quantMatmul(type: number, w: Uint8Array, ldw: number, x: Float32Array, m: number, n: number, k: number, out: Float32Array): void;
   dequantizeRows(type: number, w: Uint8Array, ldw: number, k: number, rows: number, ids: Int32Array | null, out: Float32Array): void;
   halfMatmul(bf16: boolean, w: Uint16Array, wOff: number, ldw: number, x: Float32Array, m: number, n: number, k: number, out: Float32Array): void;
@@ -139,6 +145,12 @@ export interface NativeAddon {
     outLayout: AttentionLayout,
   ): void;
 }
+
+/**
+ * Up to this many rows of op(A) (or columns of op(B)) the addon's GEMM streams B unpacked
+ * (kSkinnyRows in native/src/gemm.cc), so packed panels give the same values only above it.
+ */
+export const GEMM_SKINNY_ROWS = 8;
 
 /** Codes of the native kernels' op enums (native/src/kernels/kernels.h); the order is the contract. */
 export const UNARY_OPS: readonly UnaryOp[] = [
@@ -274,6 +286,17 @@ export function loadNativeBackend(): Backend | null {
       if (!f32(a.data) || !f32(b.data) || !f32(out) || (bias !== undefined && (!f32(bias) || accumulate))) return ref.matmul(a, b, out, m, n, k, batch, accumulate, epilogue, bias);
       const code = epilogue ? GEMM_EPILOGUES.indexOf(epilogue) + 1 : 0;
       lib.gemmF32(a.data, a.offset, a.ld, a.trans, b.data, b.offset, b.ld, b.trans, out, 0, n, m, n, k, batch, a.batchStride, b.batchStride, m * n, 1, accumulate ? 1 : 0, code, bias as Float32Array | undefined);
+    },
+    packMatrix(b: MatOperand, k: number, n: number): PackedMatrix | null {
+      if (!f32(b.data) || k === 0 || n === 0) return null;
+      return { k, n, data: lib.gemmPackB(b.data, b.offset, b.ld, b.trans, k, n) };
+    },
+    matmulPacked(a: MatOperand, b: PackedMatrix, out: FloatArray, m: number, epilogue?: GemmEpilogue, bias?: FloatArray): void {
+      if (!f32(a.data) || !f32(out) || (bias !== undefined && !f32(bias))) {
+        throw new StrataError('dtype', 'matmulPacked', 'a packed matrix multiplies f32 operands only');
+      }
+      const code = epilogue ? GEMM_EPILOGUES.indexOf(epilogue) + 1 : 0;
+      lib.gemmF32(a.data, a.offset, a.ld, a.trans, null, 0, b.n, false, out, 0, b.n, m, b.n, b.k, 1, 0, 0, 0, 1, 0, code, bias as Float32Array | undefined, b.data);
     },
     softmax(x: FloatArray, rows: number, cols: number, out: FloatArray, log: boolean): void {
       if (!f32(x) || !f32(out)) return ref.softmax(x, rows, cols, out, log);

@@ -14,6 +14,7 @@ import type {
   Conv2dGeometry,
   GemmEpilogue,
   MatOperand,
+  PackedMatrix,
   ReduceOp,
   UnaryOp,
   View,
@@ -218,6 +219,15 @@ function matmul(a: MatOperand, b: MatOperand, out: FloatArray, mm: number, nn: n
   if (bias) for (let r = 0; r < batch * mm; r++) out.set(bias.subarray(0, nn) as Float32Array & Float64Array, r * nn);
   product(a, b, out, mm, nn, kk, batch, accumulate || bias !== undefined);
   if (epilogue) unary(epilogue, { data: out, shape: [batch * mm * nn], strides: [1], offset: 0 }, out, 0);
+}
+
+/** The definition multiplies the operands as they are: there is nothing to gain from packing. */
+function packMatrix(): PackedMatrix | null {
+  return null;
+}
+
+function matmulPacked(): void {
+  throw new StrataError('backend', 'matmulPacked', 'the reference backend packs no matrices (packMatrix returned null): use matmul');
 }
 
 function product(a: MatOperand, b: MatOperand, out: FloatArray, mm: number, nn: number, kk: number, batch: number, accumulate: boolean): void {
@@ -484,6 +494,8 @@ export const referenceBackend: Backend = {
   argReduce,
   sample: sampleReference,
   matmul,
+  packMatrix,
+  matmulPacked,
   softmax,
   layerNorm,
   rmsNorm,

@@ -11,7 +11,7 @@
 import { StrataError, fmtShape } from '../errors.js';
 import { type LabelFields, parseLabelFields } from './heads.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { linear, linearGelu } from '../tensor/ops/linalg.js';
+import { linear, linearGelu, linearStack } from '../tensor/ops/linalg.js';
 import { gelu, relu, silu, tanh, where } from '../tensor/ops/elementwise.js';
 import { scaledDotProductAttention } from '../tensor/ops/attention.js';
 import { fromArray } from '../tensor/ops/creation.js';
@@ -182,10 +182,22 @@ class BertAttention extends Module {
   forward(x: Tensor, mask: Tensor | null): Tensor {
     const [B, T, C] = x.shape as [number, number, number];
     const H = this.config.num_attention_heads;
-    const heads = (p: Linear) => p.forward(x).reshape(B, T, H, C / H).transpose(1, 2); // (B, H, T, D)
-    const y = scaledDotProductAttention(heads(this.query), heads(this.key), heads(this.value), { mask }); // (B, H, T, D)
+    const [q, k, v] = this.projections(x); // (B, T, C) each
+    const heads = (p: Tensor) => p.reshape(B, T, H, C / H).transpose(1, 2); // (B, H, T, D)
+    const y = scaledDotProductAttention(heads(q), heads(k), heads(v), { mask }); // (B, H, T, D)
     const o = this.dropout.forward(this.dense.forward(y.transpose(1, 2).reshape(B, T, C))); // (B, T, C)
     return this.layerNorm.forward(o.add(x));
+  }
+
+  /**
+   * query(x), key(x), value(x). Plain Linears go through linearStack, which runs them as one GEMM
+   * over the three weights (packed once) when nothing records gradients, as ONNX Runtime's
+   * attention fusion does; a wrapped one (LoRA) runs its own forward.
+   */
+  private projections(x: Tensor): Tensor[] {
+    const layers = [this.query, this.key, this.value];
+    if (layers.every((l) => Object.getPrototypeOf(l) === Linear.prototype)) return linearStack(x, layers);
+    return layers.map((l) => l.forward(x));
   }
 }
 

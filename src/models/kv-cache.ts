@@ -7,12 +7,14 @@ import { backend } from '../backend/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { zeros } from '../tensor/ops/creation.js';
 import type { KVCache } from './types.js';
+import { markWritten } from '../tensor/version.js';
 
 /** Copies `src` into `dst` at positions [start, start + T) of dim 2 (both (B, H, *, D)). */
 function writeAt(dst: Tensor, src: Tensor, start: number): void {
   const region = dst.slice(2, start, start + src.shape[2]!);
   const values = src.dtype === dst.dtype ? src : src.to(dst.dtype);
   backend().assign(region.view(), values.view());
+  markWritten(dst.data);
 }
 
 export class PreallocatedKVCache implements KVCache {

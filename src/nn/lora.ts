@@ -25,6 +25,7 @@ import { linear, matmul } from '../tensor/ops/linalg.js';
 import { dropout } from '../tensor/ops/nn.js';
 import { Linear } from './layers.js';
 import type { Module } from './module.js';
+import { markWritten } from '../tensor/version.js';
 
 /** The settings of one adapter layer, named after PEFT's LoraConfig fields. */
 export interface LoRAOptions {
@@ -152,6 +153,7 @@ export class LoRALinear extends Linear {
     const wd = w.data as FloatArray; // a parameter: contiguous, offset 0
     const dd = d.data as FloatArray;
     for (let i = 0; i < w.size; i++) wd[i] = wd[i]! + sign * dd[d.offset + i]!;
+    markWritten(wd);
   }
 }
 

@@ -2,6 +2,7 @@ import { StrataError, fmtShape } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { isQuantized } from '../tensor/dtype.js';
 import { noGrad } from '../tensor/grad-mode.js';
+import { markWritten } from '../tensor/version.js';
 
 /**
  * A walkable tree of named parameters. Names join with '.', so a model's parameter names are
@@ -121,6 +122,7 @@ export class Module {
         }
         const vals = src.to(p.dtype).contiguous();
         p.data.set(vals.data.subarray(vals.offset, vals.offset + vals.size) as never);
+        markWritten(p.data);
       }
     });
   }

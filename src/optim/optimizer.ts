@@ -1,6 +1,7 @@
 import { StrataError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { FloatArray } from '../tensor/dtype.js';
+import { markWritten } from '../tensor/version.js';
 
 /** Serializable optimizer state: scalar settings plus per-parameter buffers by parameter index. */
 export interface OptimizerState {
@@ -39,6 +40,7 @@ export abstract class Optimizer {
       const g = p.grad.contiguous();
       const gd = g.to(p.dtype).contiguous();
       this.update(i, p.data as FloatArray, (gd.data as FloatArray).subarray(gd.offset, gd.offset + gd.size));
+      markWritten(p.data);
     });
   }
 

@@ -3,6 +3,7 @@ export type { DType } from './dtype.js';
 export { type QuantDType, QUANT_DTYPES, QUANT_BLOCKS, isQuantized } from './dtype.js';
 export { Generator, defaultGenerator, manualSeed } from './random.js';
 export { noGrad, enableGrad, isGradEnabled } from './grad-mode.js';
+export { markModified } from './version.js';
 export * from './ops/creation.js';
 export * from './ops/views.js';
 export * from './ops/elementwise.js';

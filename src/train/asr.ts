@@ -46,6 +46,7 @@ import { type EmbeddedCorpus, EMBEDDED_CORPORA } from './sources.js';
 import { type SpeechVariation, type Utterance, checkVariation, hashUniform, sentencePool, speechDataset, splitSentences } from './speech.js';
 import { TRAIN_CONFIG_FILE, startRunConfig } from './run-config.js';
 import { Trainer, type TrainerCallbacks, type TrainResult } from './trainer.js';
+import { markWritten } from '../tensor/version.js';
 
 export * from './asr-task.js';
 
@@ -326,6 +327,7 @@ export function widenConvInit(model: WhisperForConditionalGeneration, seed: numb
     const std = Math.sqrt(2 / (w.shape[1]! * w.shape[2]!));
     const data = w.data as Float32Array;
     for (let i = 0; i < w.size; i++) data[w.offset + i] = std * g.normal();
+    markWritten(data);
   }
 }
 

@@ -44,6 +44,7 @@ import { BatchSampler } from './data.js';
 import { type Scene, type SceneDataset, type SceneRelation, sceneCaption, sceneDataset } from './scenes.js';
 import { TRAIN_CONFIG_FILE, startRunConfig } from './run-config.js';
 import { Trainer, type TrainerCallbacks, type TrainResult, type TrainingTask } from './trainer.js';
+import { markWritten } from '../tensor/version.js';
 
 /** Decoder inputs (B, T) and next-token targets (B, T) of tokenized captions, right-padded. */
 export interface CaptionBatch {
@@ -242,9 +243,11 @@ export function clipVisionToViT(clip: CLIPModel, model: VisionEncoderDecoderMode
     const values = s.toFloat32Array();
     if (values.length !== d.size) throw new StrataError('shape', op, `'${from}' has ${values.length} values but '${to}' holds ${d.size}`);
     (d.data as Float32Array).set(values, d.offset);
+    markWritten(d.data);
   }
   const bias = dst.get('encoder.embeddings.patch_embeddings.projection.bias')!;
   (bias.data as Float32Array).fill(0, bias.offset, bias.offset + bias.size);
+  markWritten(bias.data);
   return pairs.length + 1;
 }
 

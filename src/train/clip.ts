@@ -45,6 +45,7 @@ import { BatchSampler } from './data.js';
 import { type Scene, type SceneCombo, type SceneDataset, SCENE_COMBOS, comboLabel, sceneCaption, sceneDataset } from './scenes.js';
 import { TRAIN_CONFIG_FILE, startRunConfig } from './run-config.js';
 import { Trainer, type TrainerCallbacks, type TrainResult, type TrainingTask } from './trainer.js';
+import { markWritten } from '../tensor/version.js';
 
 /** CLIP's bound on logit_scale: the inverse temperature never exceeds 100. */
 export const MAX_LOGIT_SCALE = Math.log(100);
@@ -72,6 +73,7 @@ export function clampLogitScale(model: CLIPModel): void {
   const v = data[p.offset]!;
   if (v > MAX_LOGIT_SCALE) data[p.offset] = MAX_LOGIT_SCALE;
   else if (v < 0) data[p.offset] = 0;
+  markWritten(data);
 }
 
 /**

@@ -8,7 +8,10 @@ import type { GemmEpilogue, MatOperand } from '../../backend/backend.js';
 import { asFloat, computeDType, denseFloat, emptyOverwritten, expectFloat } from './common.js';
 import { sum } from './reduce.js';
 import { gelu, sumToShape } from './elementwise.js';
-import { contiguous, expand, reshape, squeeze, transpose, unsqueeze } from './views.js';
+import { contiguous, expand, reshape, slice, squeeze, transpose, unsqueeze } from './views.js';
+import { cat } from './join.js';
+import { packedWeights } from './prepack.js';
+import { GEMM_SKINNY_ROWS } from '../../backend/native.js';
 import { usesWeightKernel, weightMatmul } from './quantized.js';
 
 /**
@@ -93,9 +96,51 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
  * operands do not fit the one-GEMM form.
  */
 export function linearGelu(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, approximate: 'none' | 'tanh' = 'none'): Tensor {
-  const tracked = isGradEnabled() && (x.requiresGrad || weight.requiresGrad || (bias?.requiresGrad ?? false));
-  if (tracked) return gelu(linear(x, weight, bias), approximate);
+  if (recordsGrad(x, weight, bias)) return gelu(linear(x, weight, bias), approximate);
   return linearWith(x, weight, bias, approximate === 'tanh' ? 'geluTanh' : 'gelu');
+}
+
+function recordsGrad(x: Tensor, weight: Tensor, bias: Tensor | null | undefined): boolean {
+  return isGradEnabled() && (x.requiresGrad || weight.requiresGrad || (bias?.requiresGrad ?? false));
+}
+
+/**
+ * Several linears of one input, x @ Wᵢᵀ + bᵢ (a layer's query, key and value projections): when
+ * nothing records gradients they run as one GEMM over the weights stacked along out, packed once
+ * and cached (./prepack.ts), and come back as column views of its (…, ΣNᵢ) output. The values
+ * equal the separate linears bit for bit: every output element sums the same products in the
+ * same K blocks. The separate linears are the definition, and run otherwise (training, other
+ * dtypes, a backend that does not pack, a few rows).
+ */
+export function linearStack(x: Tensor, layers: readonly { readonly weight: Tensor; readonly bias: Tensor | null }[]): Tensor[] {
+  const composed = () => layers.map((l) => linear(x, l.weight, l.bias));
+  const k = x.shape[x.ndim - 1]!;
+  const lead = x.shape.slice(0, -1);
+  const m = numel(lead);
+  const withBias = layers[0]?.bias !== null;
+  const fits = layers.every(
+    (l) =>
+      l.weight.dtype === 'f32' &&
+      l.weight.ndim === 2 &&
+      l.weight.shape[1] === k &&
+      l.weight.shape[0]! > GEMM_SKINNY_ROWS &&
+      (l.bias === null) === !withBias &&
+      (l.bias === null || (l.bias.dtype === 'f32' && l.bias.ndim === 1 && l.bias.shape[0] === l.weight.shape[0])) &&
+      !recordsGrad(x, l.weight, l.bias),
+  );
+  if (layers.length < 2 || !fits || x.dtype !== 'f32' || m <= GEMM_SKINNY_ROWS) return composed();
+  const packed = packedWeights(layers.map((l) => l.weight));
+  if (!packed) return composed();
+  const x2 = x.ndim === 2 ? x : reshape(x, [m, k]);
+  const out = emptyOverwritten('f32', [m, packed.n]); // every row starts as the stacked biases
+  const bias = withBias ? denseFloat(cat(layers.map((l) => l.bias!), 0)) : undefined;
+  backend().matmulPacked(gemmOperand(x2, []), packed, out.data as FloatArray, m, undefined, bias);
+  let at = 0;
+  return layers.map((l) => {
+    const n = l.weight.shape[0]!;
+    const cols = slice(out, 1, at, (at += n)); // (M, N) with rows ΣN apart
+    return reshape(cols, [...lead, n]);
+  });
 }
 
 function linearWith(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, epilogue?: GemmEpilogue): Tensor {
@@ -107,7 +152,12 @@ function linearWith(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, 
   const lead = x.shape.slice(0, -1);
   const x2 = x.ndim === 2 ? x : reshape(x, [numel(lead), weight.shape[1]!]);
   let y: Tensor;
-  if (bias && x2.dtype === weight.dtype && bias.dtype === weight.dtype && (weight.dtype === 'f32' || weight.dtype === 'f64') && bias.ndim === 1 && bias.shape[0] === weight.shape[0]) {
+  const packed = prepackable(x2, weight, bias) ? packedWeights([weight]) : null;
+  if (packed) {
+    // inference on a weight packed once (./prepack.ts): the values of the GEMM below, bit for bit
+    y = emptyOverwritten('f32', [x2.shape[0]!, packed.n]); // every row starts as the bias
+    backend().matmulPacked(gemmOperand(x2, []), packed, y.data as FloatArray, x2.shape[0]!, epilogue, bias ? denseFloat(bias) : undefined);
+  } else if (bias && x2.dtype === weight.dtype && bias.dtype === weight.dtype && (weight.dtype === 'f32' || weight.dtype === 'f64') && bias.ndim === 1 && bias.shape[0] === weight.shape[0]) {
     y = biasedGemm(x2, weight, bias, epilogue);
   } else {
     y = matmul(x2, transpose(weight, 0, 1));
@@ -115,6 +165,19 @@ function linearWith(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, 
     if (epilogue) y = gelu(y, epilogue === 'geluTanh' ? 'tanh' : 'none');
   }
   return x.ndim === 2 ? y : reshape(y, [...lead, weight.shape[0]!]);
+}
+
+/**
+ * Whether linear(x2, weight, bias) may read a packed weight: f32 throughout, nothing recorded
+ * (a training step would pack weights that change after it), and a shape the GEMM runs blocked
+ * (fewer rows stream the weight unpacked, and packing would not pay).
+ */
+function prepackable(x2: Tensor, weight: Tensor, bias: Tensor | null | undefined): boolean {
+  const [m, k] = x2.shape as [number, number];
+  const n = weight.shape[0]!;
+  if (x2.dtype !== 'f32' || weight.dtype !== 'f32' || m <= GEMM_SKINNY_ROWS || n <= GEMM_SKINNY_ROWS || k === 0) return false;
+  if (bias && (bias.dtype !== 'f32' || bias.ndim !== 1 || bias.shape[0] !== n)) return false;
+  return !recordsGrad(x2, weight, bias);
 }
 
 /**

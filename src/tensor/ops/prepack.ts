@@ -1,0 +1,68 @@
+import type { Tensor } from '../tensor.js';
+import type { FloatArray } from '../dtype.js';
+import { storageVersion } from '../version.js';
+import { noGrad } from '../grad-mode.js';
+import { backend } from '../../backend/index.js';
+import type { Backend, PackedMatrix } from '../../backend/backend.js';
+import { cat } from './join.js';
+import { contiguous } from './views.js';
+
+/**
+ * Linear weights packed once for the GEMM, the way inference runtimes pack constant weights at
+ * session start: the GEMM otherwise packs Wᵀ into its panel layout again on every call.
+ *
+ * A packed copy is a cache on the weight tensors, never a second source of truth. It is kept in a
+ * WeakMap keyed by the first weight (so it lives exactly as long as the weight object does) and
+ * records the storage version (../version.ts) of every weight it was packed from; any in-place
+ * write since then (an optimizer step, loadStateDict, a LoRA merge) makes it stale, and the next
+ * call packs again. Callers use it only when nothing records gradients, so a training step
+ * never packs: its weights change after every step anyway.
+ *
+ * Memory: a packed copy is as large as its weights (f32, columns padded to the kernel's panel
+ * width). A memory-mapped checkpoint's pages are then no longer read by these GEMMs, so the
+ * kernel can drop them from memory under pressure; weights read into the heap are held twice.
+ */
+interface PackedEntry {
+  readonly weights: readonly Tensor[];
+  readonly versions: readonly number[];
+  readonly backend: Backend;
+  readonly packed: PackedMatrix;
+}
+
+const packs = new WeakMap<Tensor, PackedEntry[]>();
+
+function fresh(e: PackedEntry, weights: readonly Tensor[], be: Backend): boolean {
+  if (e.backend !== be || e.weights.length !== weights.length) return false;
+  for (let i = 0; i < weights.length; i++) {
+    if (e.weights[i] !== weights[i] || e.versions[i] !== storageVersion(weights[i]!.data)) return false;
+  }
+  return true;
+}
+
+/**
+ * Wᵀ of the (out, in) f32 weights stacked along out (one weight, or a layer's query/key/value
+ * whose outputs go into one GEMM), packed by the active backend, from the cache when no weight
+ * has been written since. Null when the backend packs nothing (the reference backend) or the
+ * weights do not stack (dtype, in_features).
+ */
+export function packedWeights(weights: readonly Tensor[]): PackedMatrix | null {
+  const first = weights[0];
+  if (!first) return null;
+  const k = first.shape[1]!;
+  for (const w of weights) if (w.dtype !== 'f32' || w.ndim !== 2 || w.shape[1] !== k) return null;
+  const be = backend();
+  const entries = packs.get(first) ?? [];
+  const hit = entries.find((e) => fresh(e, weights, be));
+  if (hit) return hit.packed;
+  // versions read before packing: a write during it could only make the entry stale, never wrong
+  const versions = weights.map((w) => storageVersion(w.data));
+  const stacked = noGrad(() => contiguous(weights.length === 1 ? first : cat([...weights], 0))); // (ΣN, K): a temporary when stacked
+  const n = stacked.shape[0]!;
+  // op(B) = stackedᵀ (K, ΣN), read in place: row j of stacked is column j of op(B)
+  const packed = be.packMatrix({ data: stacked.data as FloatArray, offset: stacked.offset, ld: k, trans: true, batchStride: 0 }, k, n);
+  if (!packed) return null;
+  // one entry per weight list: drop stale ones, keep one for a different list (QKV vs a lone W)
+  const kept = entries.filter((e) => e.backend === be && !(e.weights.length === weights.length && e.weights.every((w, i) => w === weights[i])));
+  packs.set(first, [...kept, { weights: [...weights], versions, backend: be, packed }]);
+  return packed;
+}

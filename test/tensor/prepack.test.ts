@@ -1,0 +1,187 @@
+// Linear weights packed once for inference (src/tensor/ops/prepack.ts) and the stacked QKV GEMM
+// (linearStack): the packed path gives the unpacked GEMM's values bit for bit, and every in-place
+// write path (optimizer step, loadStateDict, LoRA merge, markModified after a direct write) makes
+// the next forward use the new weights.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import * as S from '../../src/index.js';
+import { Linear } from '../../src/nn/layers.js';
+import { Module } from '../../src/nn/module.js';
+import { LoRALinear } from '../../src/nn/lora.js';
+import { SGD } from '../../src/optim/sgd.js';
+import { linear, linearGelu, linearStack } from '../../src/tensor/ops/linalg.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
+import { maxAbsDiff, randn } from '../helpers/op-test.js';
+
+const skip = S.nativeAvailable() ? false : 'native addon not built';
+
+/** The unpacked GEMM: with the weight recording gradients nothing is packed. */
+function unpacked<T>(weights: readonly Tensor[], fn: () => T): T {
+  const flags = weights.map((w) => w.requiresGrad);
+  weights.forEach((w) => w.requiresGrad_(true));
+  try {
+    return S.enableGrad(fn);
+  } finally {
+    weights.forEach((w, i) => w.requiresGrad_(flags[i]));
+  }
+}
+
+const same = (a: Tensor, b: Tensor, what: string) => assert.equal(maxAbsDiff(a, b), 0, `${what}: packed and unpacked differ`);
+
+describe('prepacked linear weights', { skip }, () => {
+  // several K blocks (the GEMM's is 256), N and M not multiples of the micro-tile, 3-D input
+  const shapes = [
+    { name: 'tails, 3 K blocks', x: [37, 600], n: 100 },
+    { name: '3-D input, wide N', x: [2, 20, 300], n: 1600 },
+    { name: 'just above the skinny sizes', x: [9, 64], n: 9 },
+    { name: 'skinny rows (streamed, not packed)', x: [3, 64], n: 50 },
+  ];
+  for (const threads of [1, 2]) {
+    for (const s of shapes) {
+      test(`${s.name}, ${threads} thread(s): bit for bit the unpacked GEMM`, () => {
+        const before = S.getThreads();
+        S.setThreads(threads);
+        try {
+          const x = randn(s.x, 1, false);
+          const w = randn([s.n, s.x.at(-1)!], 2, false);
+          const b = randn([s.n], 3, false);
+          for (const bias of [b, null]) {
+            const got = S.noGrad(() => linear(x, w, bias));
+            same(got, unpacked([w], () => linear(x, w, bias).detach()), `bias ${bias ? 'on' : 'off'}`);
+            // a second call reads the cached panels
+            same(S.noGrad(() => linear(x, w, bias)), got, 'cached');
+          }
+          same(
+            S.noGrad(() => linearGelu(x, w, b)),
+            unpacked([w], () => S.noGrad(() => S.gelu(linear(x, w, b).detach()))),
+            'linearGelu',
+          );
+        } finally {
+          S.setThreads(before);
+        }
+      });
+    }
+  }
+
+  test('a weight written through markModified is repacked', () => {
+    const x = randn([16, 300], 4, false);
+    const w = randn([64, 300], 5, false);
+    const first = S.noGrad(() => linear(x, w));
+    (w.data as Float32Array)[7] = 10; // row 0 of W: column 0 of the output
+    S.markModified(w);
+    const second = S.noGrad(() => linear(x, w));
+    assert.ok(maxAbsDiff(first, second) > 0, 'the write changed nothing');
+    same(second, unpacked([w], () => linear(x, w).detach()), 'after the write');
+  });
+
+  test('an optimizer step invalidates the packed weight', () => {
+    const layer = new Linear(300, 64, { generator: new S.Generator(6) });
+    const x = randn([16, 300], 7, false);
+    const before = S.noGrad(() => layer.forward(x)); // packs
+    layer.forward(x).square().sum().backward(); // records: the unpacked GEMM
+    new SGD(layer.parameters(), { lr: 0.1 }).step();
+    const after = S.noGrad(() => layer.forward(x));
+    assert.ok(maxAbsDiff(before, after) > 1e-3, 'the step changed nothing');
+    same(after, S.enableGrad(() => layer.forward(x).detach()), 'after the step');
+  });
+
+  test('loadStateDict invalidates the packed weight', () => {
+    class Net extends Module {
+      readonly fc = this.module('fc', new Linear(300, 40, { generator: new S.Generator(8) }));
+    }
+    const net = new Net();
+    const other = new Net();
+    const x = randn([12, 300], 9, false);
+    const before = S.noGrad(() => net.fc.forward(x));
+    net.loadStateDict({ 'fc.weight': other.fc.weight.mul(2), 'fc.bias': other.fc.bias! });
+    const after = S.noGrad(() => net.fc.forward(x));
+    same(after, S.enableGrad(() => linear(x, other.fc.weight.mul(2), other.fc.bias).detach()), 'after loading');
+    assert.ok(maxAbsDiff(before, after) > 1e-3);
+  });
+
+  test('a LoRA merge and unmerge invalidate the packed base weight', () => {
+    const base = new Linear(300, 48, { generator: new S.Generator(10) });
+    const lora = new LoRALinear(base, { rank: 4, alpha: 8, generator: new S.Generator(11) });
+    (lora.loraB.weight.data as Float32Array).fill(0.05); // a nonzero adapter
+    S.markModified(lora.loraB.weight);
+    const x = randn([10, 300], 12, false);
+    const adapted = S.noGrad(() => lora.forward(x)); // packs the base weight (frozen)
+    const plain = S.noGrad(() => linear(x, base.weight, base.bias));
+    lora.merge();
+    const merged = S.noGrad(() => lora.forward(x)); // the merged weight alone, repacked
+    same(merged, unpacked([lora.weight], () => linear(x, lora.weight, lora.bias).detach()), 'merged');
+    assert.ok(maxAbsDiff(merged, adapted) < 1e-4, 'merging changed the function');
+    lora.unmerge();
+    same(S.noGrad(() => linear(x, base.weight, base.bias)), unpacked([base.weight], () => linear(x, base.weight, base.bias).detach()), 'unmerged');
+    assert.ok(maxAbsDiff(S.noGrad(() => linear(x, base.weight, base.bias)), plain) < 1e-5);
+  });
+
+  test('the reference backend packs nothing and gives the same linear', () => {
+    const x = randn([20, 70], 13, false);
+    const w = randn([30, 70], 14, false);
+    const b = randn([30], 15, false);
+    S.withBackend('reference', () => {
+      const alone = unpacked([w], () => linear(x, w, b).detach());
+      assert.equal(maxAbsDiff(S.noGrad(() => linear(x, w, b)), alone), 0);
+      const [p] = S.noGrad(() => linearStack(x, [{ weight: w, bias: b }, { weight: w, bias: b }]));
+      assert.equal(maxAbsDiff(p!, alone), 0);
+    });
+  });
+});
+
+describe('linearStack equals the separate linears', { skip }, () => {
+  const layersOf = (seed: number, k: number, ns: number[], bias = true) =>
+    ns.map((n, i) => ({ weight: randn([n, k], seed + 2 * i, false), bias: bias ? randn([n], seed + 2 * i + 1, false) : null }));
+
+  for (const threads of [1, 2]) {
+    test(`query/key/value, 3 K blocks, ${threads} thread(s): bit for bit`, () => {
+      const before = S.getThreads();
+      S.setThreads(threads);
+      try {
+        const x = randn([2, 17, 600], 20, false); // (B, T, C)
+        for (const bias of [true, false]) {
+          const layers = layersOf(21, 600, [96, 50, 130], bias);
+          const stacked = S.noGrad(() => linearStack(x, layers));
+          layers.forEach((l, i) => {
+            const alone = unpacked([l.weight], () => linear(x, l.weight, l.bias).detach());
+            assert.deepEqual(stacked[i]!.shape, alone.shape);
+            same(stacked[i]!, alone, `layer ${i}, bias ${bias}`);
+          });
+        }
+      } finally {
+        S.setThreads(before);
+      }
+    });
+  }
+
+  test('writing one weight of the stack repacks it', () => {
+    const x = randn([16, 64], 30, false);
+    const layers = layersOf(31, 64, [40, 40, 40]);
+    const first = S.noGrad(() => linearStack(x, layers));
+    (layers[2]!.weight.data as Float32Array).fill(0.5);
+    S.markModified(layers[2]!.weight);
+    const second = S.noGrad(() => linearStack(x, layers));
+    same(second[0]!, first[0]!, 'untouched layer');
+    same(second[2]!, S.noGrad(() => linear(x, layers[2]!.weight, layers[2]!.bias)), 'written layer');
+    assert.ok(maxAbsDiff(second[2]!, first[2]!) > 0);
+  });
+
+  test('with gradients recorded it is the composed op, gradients included', () => {
+    const x = randn([12, 20], 40, true);
+    const layers = layersOf(41, 20, [16, 16]).map((l) => ({ weight: l.weight.requiresGrad_(true), bias: l.bias!.requiresGrad_(true) }));
+    const [a, b] = linearStack(x, layers);
+    a!.mul(b!).sum().backward();
+    const grads = [x.grad!, layers[0]!.weight.grad!, layers[1]!.bias.grad!];
+    [x, ...layers.flatMap((l) => [l.weight, l.bias])].forEach((t) => (t.grad = null));
+    linear(x, layers[0]!.weight, layers[0]!.bias).mul(linear(x, layers[1]!.weight, layers[1]!.bias)).sum().backward();
+    assert.equal(maxAbsDiff(grads[0]!, x.grad!), 0);
+    assert.equal(maxAbsDiff(grads[1]!, layers[0]!.weight.grad!), 0);
+    assert.equal(maxAbsDiff(grads[2]!, layers[1]!.bias.grad!), 0);
+  });
+
+  test('mismatched in_features is the separate linears\' error', () => {
+    const x = randn([16, 20], 50, false);
+    const layers = [...layersOf(51, 20, [16]), ...layersOf(52, 21, [16])];
+    assert.throws(() => S.noGrad(() => linearStack(x, layers)), (e: unknown) => e instanceof S.StrataError && /in_features 21/.test(e.message));
+  });
+});
