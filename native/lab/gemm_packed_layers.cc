@@ -29,6 +29,7 @@ struct Linear {
 
 int main(int argc, char** argv) {
   const int rounds = argc > 1 ? std::atoi(argv[1]) : 5;
+  const int64_t rows = argc > 2 ? std::atoi(argv[2]) : 1024;  // M: tokens per forward
   strata::set_thread_count(1);
   const Linear lin[4] = {{2304, 768, strata::GemmEpilogue::kNone},
                          {768, 768, strata::GemmEpilogue::kNone},
@@ -58,9 +59,9 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 4; i++) strata::gemm_pack_b(w[l * 4 + i].data(), lin[i].k, true, lin[i].k, lin[i].n, aligned(packed[l * 4 + i]));
   }
   // activations: the input and each linear's output (as the model's distinct tensors)
-  std::vector<float> x(1024 * 768), out[4];
+  std::vector<float> x(rows * 768), out[4];
   for (auto& v : x) v = d(rng);
-  for (int i = 0; i < 4; i++) out[i].resize(1024 * static_cast<size_t>(lin[i].n));
+  for (int i = 0; i < 4; i++) out[i].resize(rows * static_cast<size_t>(lin[i].n));
   for (int mode = 0; mode < 2; mode++) {
     double best = 1e30;
     for (int rep = 0; rep < rounds; rep++) {
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
           p.lda = lda;
           p.c = out[i].data();
           p.ldc = lin[i].n;
-          p.m = 1024;
+          p.m = rows;
           p.n = lin[i].n;
           p.k = lin[i].k;
           p.bias = bias[i].data();
@@ -94,7 +95,7 @@ int main(int argc, char** argv) {
       const double ms = cpu_ms() - t0;
       if (ms < best) best = ms;
     }
-    const double gflop = 12.0 * 2 * 1024 * (2304.0 * 768 + 768.0 * 768 + 3072.0 * 768 * 2) / 1e9;
+    const double gflop = 12.0 * 2 * rows * (2304.0 * 768 + 768.0 * 768 + 3072.0 * 768 * 2) / 1e9;
     std::printf("%s: best %.0f ms for 48 linears (%.0f GFLOPS)\n", mode == 0 ? "packed ahead" : "packed per call", best, gflop / best * 1e3);
   }
 }
