@@ -81,25 +81,24 @@ void run_blocked_tile(const GemmArgs& p, const GemmKernels& kr, int64_t b0, int6
           const float* b_panel = b_panels + jr * kc;
           float* c_col = c + j0 + jr;
           // The next B panel (nr x kc floats, 48 KB) is fetched in slices, one per micro-kernel
-          // call on this one: panels packed ahead come from L3 or memory, and the hardware
-          // prefetchers stop at each 4 KB page, so the first call on a new panel would stall
-          // (3% of a BERT forward's GEMM time in native/lab/gemm_packed_layers.cc).
+          // call on this one, which spreads its slice over its K loop: panels packed ahead come
+          // from L3 or memory, and the hardware prefetchers stop at each 4 KB page, so the first
+          // call on a new panel would stall (native/lab/gemm_packed_layers.cc: 7% of a BERT
+          // forward's GEMM time, 3% with the prefetches issued in a burst between calls).
           const float* next_panel = jr + kr.nr < nt ? b_panel + kr.nr * kc : nullptr;
           const int64_t panel_lines = kr.nr * kc / 16;
           const int64_t calls = ceil_div(mc, kr.mr);
           const int64_t lines_per_call = ceil_div(panel_lines, calls);
           for (int64_t ir = 0; ir < mc; ir += kr.mr) {
             const int mr = static_cast<int>(std::min<int64_t>(kr.mr, mc - ir));
-            if (next_panel != nullptr) {
-              const int64_t l0 = (ir / kr.mr) * lines_per_call;
-              const int64_t l1 = std::min(panel_lines, l0 + lines_per_call);
-              for (int64_t l = l0; l < l1; ++l) __builtin_prefetch(next_panel + l * 16, 0, 2);
-            }
+            const int64_t l0 = std::min(panel_lines, (ir / kr.mr) * lines_per_call);
+            const int64_t lines = next_panel != nullptr ? std::min(panel_lines, l0 + lines_per_call) - l0 : 0;
             float* c_tile = c_col + (ic + ir) * p.ldc;
             if (bias_first) {
               for (int i = 0; i < mr; ++i) std::copy_n(p.bias + j0 + jr, nr, c_tile + i * p.ldc);
             }
-            kr.micro(kc, packed_a + ir * kc, b_panel, c_tile, p.ldc, mr, nr, p.alpha, beta);
+            kr.micro(kc, packed_a + ir * kc, b_panel, c_tile, p.ldc, mr, nr, p.alpha, beta,
+                     next_panel != nullptr ? next_panel + l0 * 16 : nullptr, lines);
             if (last_block && p.epilogue != GemmEpilogue::kNone) {
               // the tile is final and still in L1
               for (int i = 0; i < mr; ++i) apply_epilogue_f32(p.epilogue, c_tile + i * p.ldc, nr);

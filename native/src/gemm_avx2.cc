@@ -85,7 +85,7 @@ STRATA_AVX2 void pack_b(const float* b, int64_t ldb, bool trans, int64_t kc, int
 }
 
 STRATA_AVX2 void micro(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                       int mr_used, int nr_used, float alpha, float beta) {
+                       int mr_used, int nr_used, float alpha, float beta, const float* /*prefetch*/, int64_t /*prefetch_lines*/) {
   __m256 acc[kMr][2];
 #pragma GCC unroll 6
   for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();

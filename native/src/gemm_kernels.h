@@ -30,8 +30,10 @@ struct GemmKernels {
   // C[i*ldc + j] for i < mr_used, j < nr_used:
   //   beta == 0: alpha * acc        otherwise: alpha * acc + beta * C
   // where acc = sum over k < kc of a[k*mr + i] * b[k*nr + j] (one packed panel of each).
+  // Meanwhile the kernel may prefetch the `prefetch_lines` cache lines from `prefetch` (a slice
+  // of the next B panel) toward L2, spread over its K loop; kernels without the need ignore them.
   void (*micro)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int mr_used,
-                int nr_used, float alpha, float beta);
+                int nr_used, float alpha, float beta, const float* prefetch, int64_t prefetch_lines);
 
   // Skinny products, for when op(A) has only a few rows (decode steps, GEMV). For i < m
   // (1 <= m <= kGemvMaxRows) and j < n:

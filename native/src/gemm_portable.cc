@@ -33,7 +33,7 @@ void pack_b(const float* b, int64_t ldb, bool trans, int64_t kc, int64_t cols, f
 }
 
 void micro(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int mr_used,
-           int nr_used, float alpha, float beta) {
+           int nr_used, float alpha, float beta, const float* /*prefetch*/, int64_t /*prefetch_lines*/) {
   float acc[kMr][kNr] = {};
   for (int64_t k = 0; k < kc; ++k) {
     for (int i = 0; i < kMr; ++i) {
