@@ -1,7 +1,8 @@
 // Linear weights packed once for inference (src/tensor/ops/prepack.ts) and the stacked QKV GEMM
 // (linearStack): the packed path gives the unpacked GEMM's values bit for bit, and every in-place
 // write path (optimizer step, loadStateDict, LoRA merge, markModified after a direct write) makes
-// the next forward use the new weights.
+// the next forward use the new weights. A weight is packed on its second use, so each check
+// calls twice (`twice`) to have the packed copy in place before the write it tests.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as S from '../../src/index.js';
@@ -28,6 +29,12 @@ function unpacked<T>(weights: readonly Tensor[], fn: () => T): T {
 
 const same = (a: Tensor, b: Tensor, what: string) => assert.equal(maxAbsDiff(a, b), 0, `${what}: packed and unpacked differ`);
 
+/** The second of two calls: the first records the weights, the second packs and uses them. */
+function twice<T>(fn: () => T): T {
+  fn();
+  return fn();
+}
+
 describe('prepacked linear weights', { skip }, () => {
   // several K blocks (the GEMM's is 256), N and M not multiples of the micro-tile, 3-D input
   const shapes = [
@@ -46,9 +53,9 @@ describe('prepacked linear weights', { skip }, () => {
           const w = randn([s.n, s.x.at(-1)!], 2, false);
           const b = randn([s.n], 3, false);
           for (const bias of [b, null]) {
-            const got = S.noGrad(() => linear(x, w, bias));
+            const got = twice(() => S.noGrad(() => linear(x, w, bias)));
             same(got, unpacked([w], () => linear(x, w, bias).detach()), `bias ${bias ? 'on' : 'off'}`);
-            // a second call reads the cached panels
+            // a third call reads the cached panels
             same(S.noGrad(() => linear(x, w, bias)), got, 'cached');
           }
           same(
@@ -66,23 +73,26 @@ describe('prepacked linear weights', { skip }, () => {
   test('a weight written through markModified is repacked', () => {
     const x = randn([16, 300], 4, false);
     const w = randn([64, 300], 5, false);
-    const first = S.noGrad(() => linear(x, w));
+    const first = twice(() => S.noGrad(() => linear(x, w)));
     (w.data as Float32Array)[7] = 10; // row 0 of W: column 0 of the output
     S.markModified(w);
-    const second = S.noGrad(() => linear(x, w));
-    assert.ok(maxAbsDiff(first, second) > 0, 'the write changed nothing');
-    same(second, unpacked([w], () => linear(x, w).detach()), 'after the write');
+    const want = unpacked([w], () => linear(x, w).detach());
+    assert.ok(maxAbsDiff(first, want) > 0, 'the write changed nothing');
+    same(S.noGrad(() => linear(x, w)), want, 'first call after the write');
+    same(S.noGrad(() => linear(x, w)), want, 'second call after the write (repacked)');
+    same(S.noGrad(() => linear(x, w)), want, 'third call after the write');
   });
 
   test('an optimizer step invalidates the packed weight', () => {
     const layer = new Linear(300, 64, { generator: new S.Generator(6) });
     const x = randn([16, 300], 7, false);
-    const before = S.noGrad(() => layer.forward(x)); // packs
+    const before = twice(() => S.noGrad(() => layer.forward(x))); // packs
     layer.forward(x).square().sum().backward(); // records: the unpacked GEMM
     new SGD(layer.parameters(), { lr: 0.1 }).step();
-    const after = S.noGrad(() => layer.forward(x));
-    assert.ok(maxAbsDiff(before, after) > 1e-3, 'the step changed nothing');
-    same(after, S.enableGrad(() => layer.forward(x).detach()), 'after the step');
+    const want = S.enableGrad(() => layer.forward(x).detach());
+    assert.ok(maxAbsDiff(before, want) > 1e-3, 'the step changed nothing');
+    same(S.noGrad(() => layer.forward(x)), want, 'first call after the step');
+    same(S.noGrad(() => layer.forward(x)), want, 'second call after the step');
   });
 
   test('loadStateDict invalidates the packed weight', () => {
@@ -92,11 +102,12 @@ describe('prepacked linear weights', { skip }, () => {
     const net = new Net();
     const other = new Net();
     const x = randn([12, 300], 9, false);
-    const before = S.noGrad(() => net.fc.forward(x));
+    const before = twice(() => S.noGrad(() => net.fc.forward(x)));
     net.loadStateDict({ 'fc.weight': other.fc.weight.mul(2), 'fc.bias': other.fc.bias! });
-    const after = S.noGrad(() => net.fc.forward(x));
-    same(after, S.enableGrad(() => linear(x, other.fc.weight.mul(2), other.fc.bias).detach()), 'after loading');
-    assert.ok(maxAbsDiff(before, after) > 1e-3);
+    const want = S.enableGrad(() => linear(x, other.fc.weight.mul(2), other.fc.bias).detach());
+    same(S.noGrad(() => net.fc.forward(x)), want, 'first call after loading');
+    same(S.noGrad(() => net.fc.forward(x)), want, 'second call after loading');
+    assert.ok(maxAbsDiff(before, want) > 1e-3);
   });
 
   test('a LoRA merge and unmerge invalidate the packed base weight', () => {
@@ -105,14 +116,16 @@ describe('prepacked linear weights', { skip }, () => {
     (lora.loraB.weight.data as Float32Array).fill(0.05); // a nonzero adapter
     S.markModified(lora.loraB.weight);
     const x = randn([10, 300], 12, false);
-    const adapted = S.noGrad(() => lora.forward(x)); // packs the base weight (frozen)
+    const adapted = twice(() => S.noGrad(() => lora.forward(x))); // packs the base weight (frozen)
     const plain = S.noGrad(() => linear(x, base.weight, base.bias));
     lora.merge();
-    const merged = S.noGrad(() => lora.forward(x)); // the merged weight alone, repacked
+    const merged = twice(() => S.noGrad(() => lora.forward(x))); // the merged weight alone, repacked
     same(merged, unpacked([lora.weight], () => linear(x, lora.weight, lora.bias).detach()), 'merged');
     assert.ok(maxAbsDiff(merged, adapted) < 1e-4, 'merging changed the function');
     lora.unmerge();
-    same(S.noGrad(() => linear(x, base.weight, base.bias)), unpacked([base.weight], () => linear(x, base.weight, base.bias).detach()), 'unmerged');
+    for (let call = 0; call < 2; call++) {
+      same(S.noGrad(() => linear(x, base.weight, base.bias)), unpacked([base.weight], () => linear(x, base.weight, base.bias).detach()), `unmerged, call ${call + 1}`);
+    }
     assert.ok(maxAbsDiff(S.noGrad(() => linear(x, base.weight, base.bias)), plain) < 1e-5);
   });
 
@@ -123,7 +136,7 @@ describe('prepacked linear weights', { skip }, () => {
     S.withBackend('reference', () => {
       const alone = unpacked([w], () => linear(x, w, b).detach());
       assert.equal(maxAbsDiff(S.noGrad(() => linear(x, w, b)), alone), 0);
-      const [p] = S.noGrad(() => linearStack(x, [{ weight: w, bias: b }, { weight: w, bias: b }]));
+      const [p] = twice(() => S.noGrad(() => linearStack(x, [{ weight: w, bias: b }, { weight: w, bias: b }])));
       assert.equal(maxAbsDiff(p!, alone), 0);
     });
   });
@@ -141,7 +154,7 @@ describe('linearStack equals the separate linears', { skip }, () => {
         const x = randn([2, 17, 600], 20, false); // (B, T, C)
         for (const bias of [true, false]) {
           const layers = layersOf(21, 600, [96, 50, 130], bias);
-          const stacked = S.noGrad(() => linearStack(x, layers));
+          const stacked = twice(() => S.noGrad(() => linearStack(x, layers)));
           layers.forEach((l, i) => {
             const alone = unpacked([l.weight], () => linear(x, l.weight, l.bias).detach());
             assert.deepEqual(stacked[i]!.shape, alone.shape);
@@ -157,13 +170,16 @@ describe('linearStack equals the separate linears', { skip }, () => {
   test('writing one weight of the stack repacks it', () => {
     const x = randn([16, 64], 30, false);
     const layers = layersOf(31, 64, [40, 40, 40]);
-    const first = S.noGrad(() => linearStack(x, layers));
+    const first = twice(() => S.noGrad(() => linearStack(x, layers)));
     (layers[2]!.weight.data as Float32Array).fill(0.5);
     S.markModified(layers[2]!.weight);
-    const second = S.noGrad(() => linearStack(x, layers));
-    same(second[0]!, first[0]!, 'untouched layer');
-    same(second[2]!, S.noGrad(() => linear(x, layers[2]!.weight, layers[2]!.bias)), 'written layer');
-    assert.ok(maxAbsDiff(second[2]!, first[2]!) > 0);
+    const want = unpacked([layers[2]!.weight], () => linear(x, layers[2]!.weight, layers[2]!.bias).detach());
+    for (let call = 0; call < 2; call++) {
+      const again = S.noGrad(() => linearStack(x, layers));
+      same(again[0]!, first[0]!, `untouched layer, call ${call + 1}`);
+      same(again[2]!, want, `written layer, call ${call + 1}`);
+    }
+    assert.ok(maxAbsDiff(want, first[2]!) > 0);
   });
 
   test('with gradients recorded it is the composed op, gradients included', () => {

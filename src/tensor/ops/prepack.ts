@@ -21,12 +21,16 @@ import { contiguous } from './views.js';
  * Memory: a packed copy is as large as its weights (f32, columns padded to the kernel's panel
  * width). A memory-mapped checkpoint's pages are then no longer read by these GEMMs, so the
  * kernel can drop them from memory under pressure; weights read into the heap are held twice.
+ * Weights are packed on their second use, so a model run once never holds a packed copy.
  */
 interface PackedEntry {
   readonly weights: readonly Tensor[];
   readonly versions: readonly number[];
   readonly backend: Backend;
-  readonly packed: PackedMatrix;
+  /** null until the second call at these versions (a weight used once is never packed), or when the backend packs nothing */
+  packed: PackedMatrix | null;
+  /** whether the second call has asked the backend to pack */
+  tried: boolean;
 }
 
 const packs = new WeakMap<Tensor, PackedEntry[]>();
@@ -42,8 +46,11 @@ function fresh(e: PackedEntry, weights: readonly Tensor[], be: Backend): boolean
 /**
  * Wᵀ of the (out, in) f32 weights stacked along out (one weight, or a layer's query/key/value
  * whose outputs go into one GEMM), packed by the active backend, from the cache when no weight
- * has been written since. Null when the backend packs nothing (the reference backend) or the
- * weights do not stack (dtype, in_features).
+ * has been written since. Null when the backend packs nothing (the reference backend), the
+ * weights do not stack (dtype, in_features), or this is the first call with these weights at
+ * their current versions: packing costs about what one product does, so a weight is packed
+ * on its second use, and a model run once (or a weight changed between every pair of calls)
+ * never pays for a packed copy.
  */
 export function packedWeights(weights: readonly Tensor[]): PackedMatrix | null {
   const first = weights[0];
@@ -53,16 +60,19 @@ export function packedWeights(weights: readonly Tensor[]): PackedMatrix | null {
   const be = backend();
   const entries = packs.get(first) ?? [];
   const hit = entries.find((e) => fresh(e, weights, be));
-  if (hit) return hit.packed;
-  // versions read before packing: a write during it could only make the entry stale, never wrong
-  const versions = weights.map((w) => storageVersion(w.data));
+  if (hit?.tried) return hit.packed;
+  if (!hit) {
+    // one entry per weight list: drop a stale one, keep those of other lists (QKV vs a lone W)
+    const others = entries.filter((e) => e.backend === be && !(e.weights.length === weights.length && e.weights.every((w, i) => w === weights[i])));
+    packs.set(first, [...others, { weights: [...weights], versions: weights.map((w) => storageVersion(w.data)), backend: be, packed: null, tried: false }]);
+    return null;
+  }
   const stacked = noGrad(() => contiguous(weights.length === 1 ? first : cat([...weights], 0))); // (ΣN, K): a temporary when stacked
   const n = stacked.shape[0]!;
   // op(B) = stackedᵀ (K, ΣN), read in place: row j of stacked is column j of op(B)
   const packed = be.packMatrix({ data: stacked.data as FloatArray, offset: stacked.offset, ld: k, trans: true, batchStride: 0 }, k, n);
-  if (!packed) return null;
-  // one entry per weight list: drop stale ones, keep one for a different list (QKV vs a lone W)
-  const kept = entries.filter((e) => e.backend === be && !(e.weights.length === weights.length && e.weights.every((w, i) => w === weights[i])));
-  packs.set(first, [...kept, { weights: [...weights], versions, backend: be, packed }]);
+  // the entry's versions were read at the first call and still hold: nothing wrote since
+  hit.packed = packed;
+  hit.tried = true;
   return packed;
 }
