@@ -21,6 +21,9 @@ namespace {
 constexpr int kMr = 8;
 constexpr int kNv = 3;  // zmm vectors per micro-tile row
 constexpr int kNr = kNv * 16;
+// Products summed in one accumulator before they land on C (see micro_nv): the other ISAs' K
+// block, so every ISA rounds a long K the same way.
+constexpr int64_t kChain = 256;
 
 STRATA_AVX512 inline __mmask16 tail_mask(int64_t n) {
   return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
@@ -116,40 +119,10 @@ STRATA_AVX512 __attribute__((always_inline)) inline void micro_step(__m512 (&acc
   b += kNr;
 }
 
-// The micro-kernel computes only the NV (<= kNv) column vectors of the panel that are in use, so
-// a narrow last panel (N = 64 leaves 16 of 48 columns) costs in proportion to its width.
+// C tile = alpha * acc + beta * C (beta == 0: C is not read), over the rows and columns in use.
 template <int NV>
-STRATA_AVX512 inline void micro_nv(int64_t kc, const float* a, const float* b, float* c,
-                                   int64_t ldc, int mr_used, int nr_used, float alpha, float beta,
-                                   const float* prefetch, int64_t prefetch_lines) {
-  __m512 acc[kMr][NV];
-#pragma GCC unroll 8
-  for (int i = 0; i < kMr; ++i) {
-#pragma GCC unroll 3
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
-  }
-  // every cache line of the C tile (NV per row), so that its loads after the K loop hit L1
-  // (the first line of each row alone left two thirds of them to miss: 2% of the GEMM time)
-  for (int i = 0; i < mr_used; ++i) {
-#pragma GCC unroll 3
-    for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + v * 16), _MM_HINT_T0);
-  }
-
-  // One prefetch per 8 steps: issued in a burst between calls they stalled on the line fill
-  // buffers (3% of the GEMM's time), spread out they overlap the FMAs.
-  int64_t k = 0;
-  for (; k + 8 <= kc; k += 8) {
-    if (prefetch_lines > 0) {
-      _mm_prefetch(reinterpret_cast<const char*>(prefetch), _MM_HINT_T1);
-      prefetch += 16;
-      --prefetch_lines;
-    }
-#pragma GCC unroll 8
-    for (int kk = 0; kk < 8; ++kk) micro_step<NV>(acc, a, b);
-  }
-  for (; k < kc; ++k) micro_step<NV>(acc, a, b);
-  for (; prefetch_lines > 0; --prefetch_lines, prefetch += 16) _mm_prefetch(reinterpret_cast<const char*>(prefetch), _MM_HINT_T1);
-
+STRATA_AVX512 __attribute__((always_inline)) inline void store_tile(const __m512 (&acc)[kMr][NV], float* c, int64_t ldc,
+                                                                    int mr_used, int nr_used, float alpha, float beta) {
   const __m512 va = _mm512_set1_ps(alpha);
   const __m512 vb = _mm512_set1_ps(beta);
   if (mr_used == kMr && nr_used == NV * 16) {
@@ -178,6 +151,50 @@ STRATA_AVX512 inline void micro_nv(int64_t kc, const float* a, const float* b, f
       _mm512_mask_storeu_ps(row + v * 16, masks[v], out);
     }
   }
+}
+
+// The micro-kernel computes only the NV (<= kNv) column vectors of the panel that are in use, so
+// a narrow last panel (N = 64 leaves 16 of 48 columns) costs in proportion to its width.
+template <int NV>
+STRATA_AVX512 inline void micro_nv(int64_t kc, const float* a, const float* b, float* c,
+                                   int64_t ldc, int mr_used, int nr_used, float alpha, float beta,
+                                   const float* prefetch, int64_t prefetch_lines) {
+  // every cache line of the C tile (NV per row), so that its loads after the K loop hit L1
+  // (the first line of each row alone left two thirds of them to miss: 2% of the GEMM time)
+  for (int i = 0; i < mr_used; ++i) {
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + v * 16), _MM_HINT_T0);
+  }
+
+  // The K block goes in chains of kChain products: each chain starts its accumulators from zero
+  // and then lands on C (beta for the first, 1 after), exactly as K blocks of kChain would, so a
+  // longer K block sums with the same rounding while C stays in L1 between its chains.
+  __m512 acc[kMr][NV];
+  int64_t k = 0;
+  float chain_beta = beta;
+  do {
+    const int64_t end = std::min(kc, k + kChain);
+#pragma GCC unroll 8
+    for (int i = 0; i < kMr; ++i) {
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+    }
+    // One prefetch per 8 steps: issued in a burst between calls they stalled on the line fill
+    // buffers (3% of the GEMM's time), spread out they overlap the FMAs.
+    for (; k + 8 <= end; k += 8) {
+      if (prefetch_lines > 0) {
+        _mm_prefetch(reinterpret_cast<const char*>(prefetch), _MM_HINT_T1);
+        prefetch += 16;
+        --prefetch_lines;
+      }
+#pragma GCC unroll 8
+      for (int kk = 0; kk < 8; ++kk) micro_step<NV>(acc, a, b);
+    }
+    for (; k < end; ++k) micro_step<NV>(acc, a, b);
+    store_tile<NV>(acc, c, ldc, mr_used, nr_used, alpha, chain_beta);
+    chain_beta = 1.0f;
+  } while (k < kc);
+  for (; prefetch_lines > 0; --prefetch_lines, prefetch += 16) _mm_prefetch(reinterpret_cast<const char*>(prefetch), _MM_HINT_T1);
 }
 
 STRATA_AVX512 void micro(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
@@ -335,7 +352,7 @@ void gemv_dots(int m, int64_t k, int64_t n, const float* x, int64_t ldx, const f
 }  // namespace
 
 const GemmKernels kGemmKernelsAvx512 = {
-    "avx512", kMr, kNr, /*kc=*/256, /*mc=*/192, /*nc=*/1536, pack_a, pack_b, micro, gemv_rows, gemv_dots,
+    "avx512", kMr, kNr, /*kc=*/768, /*mc=*/192, /*nc=*/1536, pack_a, pack_b, micro, gemv_rows, gemv_dots,
 };
 
 }  // namespace strata

@@ -15,7 +15,7 @@ constexpr int kGemvMaxRows = 8;
 struct GemmKernels {
   const char* name;
   int mr, nr;  // micro-tile of C computed by one micro-kernel call
-  int kc;      // K block: an A and a B micro-panel together stay in L1/L2
+  int kc;      // K block: an A and a B micro-panel together stay in L2
   int mc;      // M block packed at a time (multiple of mr): the packed A block stays in L2
   int nc;      // widest N tile one task packs (multiple of nr)
 
@@ -29,7 +29,9 @@ struct GemmKernels {
 
   // C[i*ldc + j] for i < mr_used, j < nr_used:
   //   beta == 0: alpha * acc        otherwise: alpha * acc + beta * C
-  // where acc = sum over k < kc of a[k*mr + i] * b[k*nr + j] (one packed panel of each).
+  // where acc = sum over k < kc of a[k*mr + i] * b[k*nr + j] (one packed panel of each), summed
+  // in chains of at most 256 products: each chain lands on C as above (beta for the first, 1
+  // after), so every kernel rounds as one whose kc is 256.
   // Meanwhile the kernel may prefetch the `prefetch_lines` cache lines from `prefetch` (a slice
   // of the next B panel) toward L2, spread over its K loop; kernels without the need ignore them.
   void (*micro)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int mr_used,
