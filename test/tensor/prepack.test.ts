@@ -11,6 +11,7 @@ import { Module } from '../../src/nn/module.js';
 import { LoRALinear } from '../../src/nn/lora.js';
 import { SGD } from '../../src/optim/sgd.js';
 import { linear, linearGelu, linearStack } from '../../src/tensor/ops/linalg.js';
+import { hasPackedCopy } from '../../src/tensor/ops/prepack.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { maxAbsDiff, randn } from '../helpers/op-test.js';
 
@@ -127,6 +128,30 @@ describe('prepacked linear weights', { skip }, () => {
       same(S.noGrad(() => linear(x, base.weight, base.bias)), unpacked([base.weight], () => linear(x, base.weight, base.bias).detach()), `unmerged, call ${call + 1}`);
     }
     assert.ok(maxAbsDiff(S.noGrad(() => linear(x, base.weight, base.bias)), plain) < 1e-5);
+  });
+
+  test('a weight is packed on its second use, and never once a few-row product has read it', () => {
+    const x = randn([40, 64], 16, false);
+    const x3 = randn([3, 64], 17, false);
+    const w = randn([32, 64], 18, false);
+    S.noGrad(() => linear(x, w));
+    assert.equal(hasPackedCopy([w]), false, 'packed on its first use');
+    S.noGrad(() => linear(x, w));
+    assert.equal(hasPackedCopy([w]), true, 'not packed on its second use');
+    S.noGrad(() => linear(x3, w)); // a decode step: reads W itself
+    assert.equal(hasPackedCopy([w]), false, 'the packed copy outlived a few-row product');
+    const again = twice(() => S.noGrad(() => linear(x, w)));
+    assert.equal(hasPackedCopy([w]), false, 'packed again after a few-row product');
+    same(again, unpacked([w], () => linear(x, w).detach()), 'streamed weight');
+    // a stack with one streamed member is not packed, and drops a copy it had
+    const v = randn([32, 64], 19, false);
+    const u = randn([32, 64], 20, false);
+    const stack = [{ weight: u, bias: null }, { weight: v, bias: null }];
+    twice(() => S.noGrad(() => linearStack(x, stack)));
+    assert.equal(hasPackedCopy([u, v]), true);
+    S.noGrad(() => linear(x3, v));
+    twice(() => S.noGrad(() => linearStack(x, stack)));
+    assert.equal(hasPackedCopy([u, v]), false);
   });
 
   test('the reference backend packs nothing and gives the same linear', () => {

@@ -10,7 +10,7 @@ import { sum } from './reduce.js';
 import { gelu, sumToShape } from './elementwise.js';
 import { contiguous, expand, reshape, slice, squeeze, transpose, unsqueeze } from './views.js';
 import { cat } from './join.js';
-import { packedWeights } from './prepack.js';
+import { noteStreamed, packedWeights } from './prepack.js';
 import { GEMM_SKINNY_ROWS } from '../../backend/native.js';
 import { usesWeightKernel, weightMatmul } from './quantized.js';
 
@@ -175,7 +175,13 @@ function linearWith(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, 
 function prepackable(x2: Tensor, weight: Tensor, bias: Tensor | null | undefined): boolean {
   const [m, k] = x2.shape as [number, number];
   const n = weight.shape[0]!;
-  if (x2.dtype !== 'f32' || weight.dtype !== 'f32' || m <= GEMM_SKINNY_ROWS || n <= GEMM_SKINNY_ROWS || k === 0) return false;
+  if (x2.dtype !== 'f32' || weight.dtype !== 'f32' || k === 0) return false;
+  if (m <= GEMM_SKINNY_ROWS) {
+    // a decode step reads the weight itself: a packed copy would keep both resident
+    noteStreamed(weight);
+    return false;
+  }
+  if (n <= GEMM_SKINNY_ROWS) return false;
   if (bias && (bias.dtype !== 'f32' || bias.ndim !== 1 || bias.shape[0] !== n)) return false;
   return !recordsGrad(x2, weight, bias);
 }

@@ -21,7 +21,11 @@ import { contiguous } from './views.js';
  * Memory: a packed copy is as large as its weights (f32, columns padded to the kernel's panel
  * width). A memory-mapped checkpoint's pages are then no longer read by these GEMMs, so the
  * kernel can drop them from memory under pressure; weights read into the heap are held twice.
- * Weights are packed on their second use, so a model run once never holds a packed copy.
+ * Weights are packed on their second use, so a model run once never holds a packed copy. A
+ * weight that a few-row product has read in place (a decoder's generation steps: the GEMM
+ * streams the weight itself below 9 rows) is never packed, and loses a copy it had: the
+ * original would stay resident beside it, doubling the model's memory for ≈ 2% of its
+ * prompt-processing time.
  */
 interface PackedEntry {
   readonly weights: readonly Tensor[];
@@ -34,6 +38,20 @@ interface PackedEntry {
 }
 
 const packs = new WeakMap<Tensor, PackedEntry[]>();
+const streamed = new WeakSet<Tensor>();
+
+/** Records that `weight` was multiplied unpacked by a few rows: it is not packed from now on. */
+export function noteStreamed(weight: Tensor): void {
+  if (streamed.has(weight)) return;
+  streamed.add(weight);
+  packs.delete(weight);
+}
+
+/** Whether a packed copy of exactly these stacked weights is held now (for tests and diagnostics). */
+export function hasPackedCopy(weights: readonly Tensor[]): boolean {
+  const be = backend();
+  return (packs.get(weights[0]!) ?? []).some((e) => e.packed !== null && fresh(e, weights, be));
+}
 
 function fresh(e: PackedEntry, weights: readonly Tensor[], be: Backend): boolean {
   if (e.backend !== be || e.weights.length !== weights.length) return false;
@@ -57,6 +75,10 @@ export function packedWeights(weights: readonly Tensor[]): PackedMatrix | null {
   if (!first) return null;
   const k = first.shape[1]!;
   for (const w of weights) if (w.dtype !== 'f32' || w.ndim !== 2 || w.shape[1] !== k) return null;
+  if (weights.some((w) => streamed.has(w))) {
+    packs.delete(first); // a stack one of whose weights is now streamed drops its copy too
+    return null;
+  }
   const be = backend();
   const entries = packs.get(first) ?? [];
   const hit = entries.find((e) => fresh(e, weights, be));
