@@ -45,8 +45,9 @@ export function youngCollector(): (() => void) | null {
  * Node's binary and its compilation zones and worker threads are ≈ 7.5 MB of a `strata generate`
  * run's peak (the 133 MB Q8_0 bench model: 177.6 -> 169.9 MB, 1.33x -> 1.28x the file, when set
  * before the CLI's code runs, see ./early.ts). The JS around the kernels (tensor objects and views)
- * then runs on the baseline tiers: with sampling and argmax native, a decode step costs ≈ 4% more
- * CPU on 1 thread, greedy or sampled (it was 14% and 35% while sampling looped in JS).
+ * then runs on the baseline tiers. On that model, with sampling and argmax native, decoding is
+ * 11-16% slower (2 and 1 threads; ≈ 1.3 ms a token of tensor plumbing); a larger model's token
+ * spends more time in the kernels, so the same fixed cost weighs less.
  */
 export function withoutOptimizingCompiler(): void {
   v8.setFlagsFromString('--no-opt');
