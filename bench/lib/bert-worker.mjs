@@ -23,6 +23,8 @@ async function openStrata(dir, threads) {
   const { loadModel } = await importDist('models/index.js');
   if (!S.nativeAvailable()) throw new Error('the native addon is not built (npm run build:native): Strata would run its reference backend');
   S.setThreads(threads);
+  // the process setting of the strata command (src/cli/early.ts): V8's collector off the pool's cores
+  S.useMainThreadGc();
   const { model } = await loadModel(dir);
   return {
     info: { threads: S.getThreads() },
