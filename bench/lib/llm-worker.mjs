@@ -32,6 +32,8 @@ async function openStrata(file, threads) {
   const { generate } = await importDist('generation/index.js');
   if (!S.nativeAvailable()) throw new Error('the native addon is not built (npm run build:native): Strata would run its reference backend');
   S.setThreads(threads);
+  // the process setting of the strata command (src/cli/early.ts): V8's collector off the pool's cores
+  S.useMainThreadGc();
   const before = memory();
   const t0 = performance.now();
   const { model } = loadGgufLlama(file);
