@@ -5,7 +5,7 @@ import { Tensor, type TensorLike } from '../tensor.js';
 import { record } from '../grad-mode.js';
 import { backend } from '../../backend/index.js';
 import type { BinaryOp, CompareOp, UnaryOp, View } from '../../backend/backend.js';
-import { asFloat, computeDType, empty, expectFloat, scalar } from './common.js';
+import { asFloat, computeDType, empty, emptyOverwritten, expectFloat, scalar } from './common.js';
 import { sum } from './reduce.js';
 import { reshape } from './views.js';
 
@@ -106,7 +106,7 @@ function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor, name: string): Tensor 
   const ints = a.dtype === 'i32' && b.dtype === 'i32' && op !== 'div' && op !== 'pow';
   const af = ints ? a : asFloat(a, computeDType(a, b));
   const bf = ints ? b : asFloat(b, computeDType(a, b));
-  const out = empty(af.dtype, shape);
+  const out = emptyOverwritten(af.dtype, shape); // the kernel writes every element
   const va = { data: af.data as FloatArray, shape, strides: broadcastStrides(af.shape, af.strides, shape), offset: af.offset };
   const vb = { data: bf.data as FloatArray, shape, strides: broadcastStrides(bf.shape, bf.strides, shape), offset: bf.offset };
   backend().binary(op, va, vb, out.data as FloatArray);

@@ -5,7 +5,7 @@ import type { Tensor } from '../tensor.js';
 import { record } from '../grad-mode.js';
 import { backend } from '../../backend/index.js';
 import { Generator, defaultGenerator } from '../random.js';
-import { asFloat, computeDType, denseFloat, empty, expectFloat } from './common.js';
+import { asFloat, computeDType, denseFloat, empty, emptyOverwritten, expectFloat } from './common.js';
 import { exp, mul, sub } from './elementwise.js';
 import { mean, sum } from './reduce.js';
 import { contiguous, reshape, transpose } from './views.js';
@@ -62,7 +62,7 @@ export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | nul
   const dt = computeDType(x);
   const xf = contiguous(asFloat(x, dt));
   const rows = cols === 0 ? 0 : xf.size / cols;
-  const out = empty(dt, x.shape);
+  const out = emptyOverwritten(dt, x.shape); // every row normalized into it
   const mu = empty(dt, [rows, 1]);
   const rstd = empty(dt, [rows, 1]);
   const w = weight ? denseFloat(asFloat(weight, dt)) : null;
