@@ -128,11 +128,16 @@ describe('strata generate / chat / inspect', () => {
   });
 });
 
-test('generate runs without the optimizing compiler unless --no-low-memory; other commands only with --low-memory', () => {
+test('generate runs without the optimizing compiler unless --no-low-memory or beam search; other commands only with --low-memory', () => {
   assert.equal(lowMemoryByArgv(['generate', '--model', 'm.gguf']), true);
   assert.equal(lowMemoryByArgv(['generate', '--model', 'm.gguf', '--no-low-memory']), false);
   assert.equal(lowMemoryByArgv(['chat', '--model', 'm.gguf']), false);
   assert.equal(lowMemoryByArgv(['chat', '--model', 'm.gguf', '--low-memory']), true);
   assert.equal(lowMemoryByArgv(['help', 'generate']), false);
   assert.equal(lowMemoryByArgv([]), false);
+  // beam search scores in JavaScript: it keeps the optimizing compiler unless asked
+  assert.equal(lowMemoryByArgv(['generate', '--model', 'm', '--num-beams', '4']), false);
+  assert.equal(lowMemoryByArgv(['generate', '--model', 'm', '--num-beams=4']), false);
+  assert.equal(lowMemoryByArgv(['generate', '--model', 'm', '--num-beams', '1']), true);
+  assert.equal(lowMemoryByArgv(['generate', '--model', 'm', '--num-beams', '4', '--low-memory']), true);
 });
