@@ -155,7 +155,7 @@ describe('captions and image chat in chromium', { skip }, () => {
     await page.locator('button.attach').waitFor(WAIT);
     // the default 128 is cut to what the context leaves (an effect after the model switch: wait a frame or two)
     const room = String(CAPTIONER_CONTEXT - 1);
-    await page.waitForFunction((v) => document.querySelector<HTMLInputElement>('input[name=max_tokens]')?.value === v, room, { timeout: 2000 }).catch(() => undefined);
+    await page.waitForFunction((v) => document.querySelector<HTMLInputElement>('input[name=max_tokens]')?.value === v, room, WAIT).catch(() => undefined);
     assert.equal(await page.locator('input[name=max_tokens]').inputValue(), room, 'the default 128 is cut to what the context leaves');
     assert.equal(await page.locator('form.composer button[type=submit]').isDisabled(), true, 'nothing to send before an image is attached');
     await page.locator('input[name=image]').setInputFiles({ name: 'green-triangle.png', mimeType: 'image/png', buffer: await scenePng('green', 'triangle') });

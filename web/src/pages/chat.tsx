@@ -59,7 +59,9 @@ export function ChatPage({ state }: { state: ModelsState }) {
   const needsImage = takesImages && !accepts(current, 'text');
 
   useEffect(() => {
-    if (!chatModels.some((m) => m.id === model) && chatModels.length) setModel(firstChoice(chatModels)!.id);
+    // an update from the current value: a model picked before this effect ran (the page's first
+    // frames) is kept, where the value this render closed over would have put the default back
+    if (chatModels.length) setModel((cur) => (chatModels.some((m) => m.id === cur) ? cur : firstChoice(chatModels)!.id));
   }, [state.models]);
   useEffect(() => () => abort.current?.abort(), []);
   useEffect(() => {
