@@ -82,7 +82,7 @@ int64_t sample_f32(const float* logits, int64_t n, double temperature, int64_t t
   for (int64_t i = 0; i < n; i++)
     if (logits[i] > m) m = logits[i];
   // no finite largest logit: nothing to normalize, take the first largest (as greedy would)
-  if (!(m > -std::numeric_limits<float>::infinity()) || std::isinf(m)) return first_max(logits, n);
+  if (!std::isfinite(m)) return first_max(logits, n);
   Scratch& s = scratch(n);
   float* probs = s.probs.data();
   double total = 0;

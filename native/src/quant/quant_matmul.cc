@@ -13,10 +13,6 @@
 
 namespace strata::quant {
 
-#ifndef STRATA_QUANT_PREFETCH
-#define STRATA_QUANT_PREFETCH 4096
-#endif
-
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -30,7 +26,7 @@ constexpr int64_t kPackedMinRows = 8;
 // Bytes of weight rows a task walks past one group of activation rows.
 constexpr int64_t kWeightBlockBytes = int64_t{1} << 16;
 // How far ahead of the row being read decoding prefetches weight rows (see quant_matmul).
-constexpr int64_t kPrefetchBytes = int64_t{STRATA_QUANT_PREFETCH};
+constexpr int64_t kPrefetchBytes = 4096;
 
 inline void prefetch_bytes(const uint8_t* p, int64_t bytes) {
   for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch(p + i, 0, 3);
@@ -151,7 +147,7 @@ void quant_matmul(const QTypeInfo& t, const uint8_t* w, int64_t ldw, const float
   // pulls weights from memory, and the hardware prefetcher stops at each 4 KiB page (a weight row is
   // ~0.8-2 KB): fetch the row kPrefetchBytes ahead by hand. With many rows the weights are reused
   // from cache and this is left off.
-  const int64_t prefetch_rows = m <= kMaxRows && kPrefetchBytes > 0 ? std::max<int64_t>(1, kPrefetchBytes / std::max<int64_t>(1, w_row_bytes)) : 0;
+  const int64_t prefetch_rows = m <= kMaxRows ? std::max<int64_t>(1, kPrefetchBytes / std::max<int64_t>(1, w_row_bytes)) : 0;
 
   auto run = [&](int64_t task) {
     const int64_t mt = task / n_chunks, nc = task % n_chunks;
@@ -194,11 +190,11 @@ void half_matmul(bool bf16, const uint16_t* w, int64_t ldw, const float* x, int6
     const int64_t chunk = std::max<int64_t>(4, ceil_div(n, parallel ? int64_t{thread_count()} * 6 : 1));
     const int64_t chunks = ceil_div(n, chunk);
     // one row at a time, each with the row kPrefetchBytes ahead prefetched (as quant_matmul does)
-    const int64_t ahead = kPrefetchBytes > 0 ? std::max<int64_t>(1, kPrefetchBytes / (2 * k)) : 0;
+    const int64_t ahead = std::max<int64_t>(1, kPrefetchBytes / (2 * k));
     auto run = [&](int64_t c) {
       const int64_t j0 = c * chunk, j1 = std::min(n, j0 + chunk);
       for (int64_t j = j0; j < j1; ++j) {
-        if (ahead > 0 && j + ahead < j1) prefetch_bytes(reinterpret_cast<const uint8_t*>(w + (j + ahead) * ldw), 2 * k);
+        if (j + ahead < j1) prefetch_bytes(reinterpret_cast<const uint8_t*>(w + (j + ahead) * ldw), 2 * k);
         kr.half_dot(w + j * ldw, ldw, bf16, 1, k, x, k, static_cast<int>(m), y + j, n);
       }
     };

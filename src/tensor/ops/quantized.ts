@@ -7,7 +7,7 @@
 // channels, B values per block.
 
 import { StrataError, fmtShape } from '../../errors.js';
-import { type QuantDType, QUANT_BLOCKS, bf16ToF32, f16ToF32, isQuantized } from '../dtype.js';
+import { type QuantDType, QUANT_BLOCKS, bf16ToF32, byteSize, f16ToF32, isQuantized } from '../dtype.js';
 import { numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { record } from '../grad-mode.js';
@@ -143,7 +143,7 @@ export function storedEmbedding(weight: Tensor, ids: Tensor): Tensor | null {
     // the rows are read from the file when the weight is a mapping of it (backend/native.ts: readMappedRows)
     if (isQuantized(weight.dtype)) {
       const w = blockBytes(weight, ld);
-      const rowBytes = (c / QUANT_BLOCKS[weight.dtype as QuantDType].values) * QUANT_BLOCKS[weight.dtype as QuantDType].bytes;
+      const rowBytes = byteSize(weight.dtype, c);
       const rows = readMappedRows(w.bytes, w.ld, rowBytes, idx);
       if (rows) backend().dequantizeRows(weight.dtype, rows, rowBytes, c, idx.length, null, y);
       else backend().dequantizeRows(weight.dtype, w.bytes, w.ld, c, v, idx, y);
