@@ -118,20 +118,12 @@ export function linearStack(x: Tensor, layers: readonly { readonly weight: Tenso
   const lead = x.shape.slice(0, -1);
   const m = numel(lead);
   const withBias = layers[0]?.bias !== null;
-  const fits = layers.every(
-    (l) =>
-      l.weight.dtype === 'f32' &&
-      l.weight.ndim === 2 &&
-      l.weight.shape[1] === k &&
-      l.weight.shape[0]! > GEMM_SKINNY_ROWS &&
-      (l.bias === null) === !withBias &&
-      (l.bias === null || (l.bias.dtype === 'f32' && l.bias.ndim === 1 && l.bias.shape[0] === l.weight.shape[0])) &&
-      !recordsGrad(x, l.weight, l.bias),
-  );
-  if (layers.length < 2 || !fits || x.dtype !== 'f32' || m <= GEMM_SKINNY_ROWS) return composed();
+  const x2 = x.ndim === 2 ? x : reshape(x, [m, k]);
+  // each layer as linear would take it packed, and all with a bias or none
+  const fits = layers.every((l) => l.weight.ndim === 2 && l.weight.shape[1] === k && (l.bias === null) === !withBias && prepackable(x2, l.weight, l.bias));
+  if (layers.length < 2 || !fits) return composed();
   const packed = packedWeights(layers.map((l) => l.weight));
   if (!packed) return composed();
-  const x2 = x.ndim === 2 ? x : reshape(x, [m, k]);
   const out = emptyOverwritten('f32', [m, packed.n]); // every row starts as the stacked biases
   const bias = withBias ? denseFloat(cat(layers.map((l) => l.bias!), 0)) : undefined;
   backend().matmulPacked(gemmOperand(x2, []), packed, out.data as FloatArray, m, undefined, bias);
