@@ -101,7 +101,7 @@ void run_blocked_tile(const GemmArgs& p, const GemmKernels& kr, int64_t b0, int6
                      next_panel != nullptr ? next_panel + l0 * 16 : nullptr, lines);
             if (last_block && p.epilogue != GemmEpilogue::kNone) {
               // the tile is final and still in L1
-              for (int i = 0; i < mr; ++i) apply_epilogue_f32(p.epilogue, c_tile + i * p.ldc, nr);
+              apply_epilogue_f32(p.epilogue, c_tile, p.ldc, mr, nr);
             }
           }
         }
@@ -242,7 +242,7 @@ void run_skinny_chunk(const SkinnyArgs& g, const GemmKernels& kr, int64_t bi, in
     }
   }
   if (g.epilogue != GemmEpilogue::kNone) {
-    for (int64_t i = 0; i < g.rows; ++i) apply_epilogue_f32(g.epilogue, ys + i * ldy, len);
+    apply_epilogue_f32(g.epilogue, ys, ldy, g.rows, len);
   }
   if (ys != y) {
     for (int64_t i = 0; i < g.rows; ++i) {
@@ -332,7 +332,7 @@ void scale_c(const GemmArgs& p) {
     for (int64_t i = 0; i < p.m; ++i) {
       float* row = c + i * p.ldc;
       for (int64_t j = 0; j < p.n; ++j) row[j] = p.beta != 0.0f ? zero_product + p.beta * row[j] : zero_product;
-      if (p.epilogue != GemmEpilogue::kNone) apply_epilogue_f32(p.epilogue, row, p.n);
+      if (p.epilogue != GemmEpilogue::kNone) apply_epilogue_f32(p.epilogue, row, p.ldc, 1, p.n);
     }
   }
 }

@@ -18,8 +18,8 @@ namespace strata {
 // the arithmetic of the elementwise kernels, so that GEMM + epilogue equals GEMM then unary op.
 enum class GemmEpilogue : int { kNone = 0, kGelu = 1, kGeluTanh = 2 };
 
-// x[i] = act(x[i]) for i < n (native/src/kernels/elementwise.cc).
-void apply_epilogue_f32(GemmEpilogue act, float* x, int64_t n);
+// c[i*ldc + j] = act(c[i*ldc + j]) for i < rows, j < cols (native/src/kernels/elementwise.cc).
+void apply_epilogue_f32(GemmEpilogue act, float* c, int64_t ldc, int64_t rows, int64_t cols);
 
 struct GemmArgs {
   const float* a = nullptr;

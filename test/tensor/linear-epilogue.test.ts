@@ -15,6 +15,8 @@ describe('linearGelu equals gelu(linear(...))', () => {
     { name: 'blocked, tails', x: [37, 70], n: 100 },
     { name: 'skinny rows', x: [3, 64], n: 50 },
     { name: '3-D input', x: [2, 9, 24], n: 40 },
+    // rows wider than the staged GELU's 512-value chunk (native/src/kernels/elementwise.cc)
+    { name: 'wide rows', x: [20, 16], n: 1100 },
   ];
   for (const { name, x: xs, n } of shapes) {
     for (const approximate of ['none', 'tanh'] as const) {
@@ -38,6 +40,20 @@ describe('linearGelu equals gelu(linear(...))', () => {
 
   test('with gradients recorded it is the composed op, gradients included', () => {
     checkOp('linearGelu', (x, w, b) => linearGelu(x, w, b), [randn([4, 6], 4), randn([5, 6], 5), randn([5], 6)], { gradcheck: true });
+  });
+
+  test('GELU of a strided view equals GELU of its contiguous copy, bit for bit', () => {
+    // contiguous rows take the staged kernel, strided ones the value-by-value one
+    const x = randn([600, 40], 9, false).mul(3);
+    for (const backend of backends) {
+      S.withBackend(backend, () => {
+        for (const approximate of ['none', 'tanh'] as const) {
+          const strided = gelu(x.transpose(0, 1), approximate);
+          const contiguous = gelu(x.transpose(0, 1).contiguous(), approximate);
+          assert.equal(maxAbsDiff(strided, contiguous), 0, `${backend}, approximate ${approximate}`);
+        }
+      });
+    }
   });
 
   test('without a bias it falls back to the composed form', () => {

@@ -94,6 +94,63 @@ constexpr auto make_unary_table(std::integer_sequence<int, I...>) {
   return std::array<UnaryRowFn, sizeof...(I)>{&unary_row<static_cast<UnaryOp>(I)>...};
 }
 
+// GELU (erf) of a rows x cols block (row strides ldx and ldo; out may be x): apply_unary's kGelu
+// operation for operation, so the same bits, but run stage by stage (t, the erfc exponent, its
+// exponential, the product) over up to kGeluChunk values at a time. Each stage is then a loop of
+// independent short chains; value by value, erf's one long dependency chain (~250 cycles) left the
+// vector units waiting: 4.3 -> 2.5 cycles a value on an 8 x 48 GEMM tile (AVX-512).
+constexpr int64_t kGeluChunk = 512;
+
+STRATA_CLONES void gelu_block(const float* x, int64_t ldx, float* out, int64_t ldo, int64_t rows, int64_t cols) {
+  alignas(64) float t[kGeluChunk];
+  alignas(64) float e[kGeluChunk];
+  const int64_t width = std::min(cols, kGeluChunk);
+  const int64_t rows_per = kGeluChunk / std::max<int64_t>(width, 1);
+  for (int64_t c0 = 0; c0 < cols; c0 += width) {
+    const int64_t w = std::min(width, cols - c0);
+    for (int64_t r0 = 0; r0 < rows; r0 += rows_per) {
+      const int64_t rr = std::min(rows_per, rows - r0);
+      for (int64_t r = 0; r < rr; r++) {
+        const float* xr = x + (r0 + r) * ldx + c0;
+        float* tr = t + r * w;
+        for (int64_t j = 0; j < w; j++) {
+          const float a = xr[j] * kSqrtHalf;
+          tr[j] = vm::erfc_t(a < 0 ? -a : a);
+        }
+      }
+      for (int64_t r = 0; r < rr; r++) {
+        const float* xr = x + (r0 + r) * ldx + c0;
+        const float* tr = t + r * w;
+        float* er = e + r * w;
+        for (int64_t j = 0; j < w; j++) {
+          const float a = xr[j] * kSqrtHalf;
+          er[j] = vm::erfc_exponent(a < 0 ? -a : a, tr[j]);
+        }
+      }
+      for (int64_t i = 0; i < rr * w; i++) e[i] = vm::erfc_exp(e[i]);
+      for (int64_t r = 0; r < rr; r++) {
+        const float* xr = x + (r0 + r) * ldx + c0;
+        const float* tr = t + r * w;
+        const float* er = e + r * w;
+        float* orow = out + (r0 + r) * ldo + c0;
+        for (int64_t j = 0; j < w; j++) {
+          const float v = xr[j];
+          orow[j] = 0.5f * v * (1.0f + vm::erf_finish(v * kSqrtHalf, tr[j], er[j]));
+        }
+      }
+    }
+  }
+}
+
+// The kGelu row of unary_f32: contiguous rows go through gelu_block.
+void gelu_row(const float* x, int64_t stride, float s, float* out, int64_t n) {
+  if (stride == 1) {
+    gelu_block(x, n, out, n, 1, n);
+  } else {
+    unary_row<UnaryOp::kGelu>(x, stride, s, out, n);
+  }
+}
+
 STRATA_INLINE float apply_binary(BinaryOp op, float a, float b) {
   switch (op) {
     case BinaryOp::kAdd: return a + b;
@@ -171,18 +228,18 @@ void for_rows(const RowWalk& w, Fn&& fn) {
 
 }  // namespace
 
-void apply_epilogue_f32(GemmEpilogue act, float* x, int64_t n) {
-  // the unary kernels' own rows, so a fused epilogue rounds exactly as the separate op
+void apply_epilogue_f32(GemmEpilogue act, float* c, int64_t ldc, int64_t rows, int64_t cols) {
+  // the unary kernels' own arithmetic, so a fused epilogue rounds exactly as the separate op
   if (act == GemmEpilogue::kGelu) {
-    unary_row<UnaryOp::kGelu>(x, 1, 0.0f, x, n);
+    gelu_block(c, ldc, c, ldc, rows, cols);
   } else if (act == GemmEpilogue::kGeluTanh) {
-    unary_row<UnaryOp::kGeluTanh>(x, 1, 0.0f, x, n);
+    for (int64_t i = 0; i < rows; i++) unary_row<UnaryOp::kGeluTanh>(c + i * ldc, 1, 0.0f, c + i * ldc, cols);
   }
 }
 
 void unary_f32(UnaryOp op, int ndim, const int64_t* shape, const StridedF32& x, float s, float* out) {
   static constexpr auto table = make_unary_table(std::make_integer_sequence<int, static_cast<int>(UnaryOp::kCount)>{});
-  const UnaryRowFn row = table[static_cast<int>(op)];
+  const UnaryRowFn row = op == UnaryOp::kGelu ? &gelu_row : table[static_cast<int>(op)];
   RowWalk w(ndim, shape);
   const int64_t inner = ndim > 0 ? x.strides[ndim - 1] : 1;
   for_rows(w, [&](int64_t r) { row(x.data + w.offset(r, x.strides), inner, s, out + r * w.len, w.len); });
