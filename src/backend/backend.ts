@@ -171,6 +171,10 @@ export interface Backend {
   matmulPacked(a: MatOperand, b: PackedMatrix, out: FloatArray, m: number, epilogue?: GemmEpilogue, bias?: FloatArray): void;
   /** Row-wise softmax (or log-softmax) of a contiguous (rows, cols) array. */
   softmax(x: FloatArray, rows: number, cols: number, out: FloatArray, log: boolean): void;
+  /**
+   * Row-wise layer norm of a contiguous (rows, cols) array; with `residual` (same length), of
+   * x + residual, each sum rounded to out's type first, so the values of add then layerNorm.
+   */
   layerNorm(
     x: FloatArray,
     weight: FloatArray | null,
@@ -181,6 +185,7 @@ export interface Backend {
     out: FloatArray,
     mean: FloatArray,
     rstd: FloatArray,
+    residual?: FloatArray | null,
   ): void;
   rmsNorm(x: FloatArray, weight: FloatArray | null, rows: number, cols: number, eps: number, out: FloatArray, rstd: FloatArray): void;
   /** torch.gather along n: out(outer, m, inner)[o, i, j] = x[o, index[o, i, j], j]. */

@@ -108,6 +108,8 @@ export interface NativeAddon {
     out: Float32Array,
     mean: Float32Array,
     rstd: Float32Array,
+    /** normalizes x + residual (each sum rounded to f32) */
+    residual?: Float32Array | null,
   ): void;
   rmsNormF32(x: Float32Array, w: Float32Array | null, rows: number, cols: number, eps: number, out: Float32Array, rstd: Float32Array): void;
   ropeF32(
@@ -302,11 +304,11 @@ export function loadNativeBackend(): Backend | null {
       if (!f32(x) || !f32(out)) return ref.softmax(x, rows, cols, out, log);
       lib.softmaxF32(x, rows, cols, out, log);
     },
-    layerNorm(x, weight, bias, rows, cols, eps, out, mean, rstd): void {
-      if (!f32(x) || !f32(out) || !f32(mean) || !f32(rstd) || (weight && !f32(weight)) || (bias && !f32(bias)) || cols === 0) {
-        return ref.layerNorm(x, weight, bias, rows, cols, eps, out, mean, rstd);
+    layerNorm(x, weight, bias, rows, cols, eps, out, mean, rstd, residual): void {
+      if (!f32(x) || !f32(out) || !f32(mean) || !f32(rstd) || (weight && !f32(weight)) || (bias && !f32(bias)) || (residual && !f32(residual)) || cols === 0) {
+        return ref.layerNorm(x, weight, bias, rows, cols, eps, out, mean, rstd, residual);
       }
-      lib.layerNormF32(x, weight as Float32Array | null, bias as Float32Array | null, rows, cols, eps, out, mean, rstd);
+      lib.layerNormF32(x, weight as Float32Array | null, bias as Float32Array | null, rows, cols, eps, out, mean, rstd, (residual ?? null) as Float32Array | null);
     },
     rmsNorm(x, weight, rows, cols, eps, out, rstd): void {
       if (!f32(x) || !f32(out) || !f32(rstd) || (weight && !f32(weight)) || cols === 0) return ref.rmsNorm(x, weight, rows, cols, eps, out, rstd);

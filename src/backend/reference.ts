@@ -283,22 +283,27 @@ function layerNorm(
   out: FloatArray,
   mean: FloatArray,
   rstd: FloatArray,
+  residual?: FloatArray | null,
 ): void {
+  // with a residual, each row's sums go into out (rounded to its type, as add would) and are
+  // normalized there in place
+  const src = residual ? out : x;
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
+    if (residual) for (let c = 0; c < cols; c++) out[base + c] = x[base + c]! + residual[base + c]!;
     let s = 0;
-    for (let c = 0; c < cols; c++) s += x[base + c]!;
+    for (let c = 0; c < cols; c++) s += src[base + c]!;
     const mu = s / cols;
     let v = 0;
     for (let c = 0; c < cols; c++) {
-      const d = x[base + c]! - mu;
+      const d = src[base + c]! - mu;
       v += d * d;
     }
     const rs = 1 / Math.sqrt(v / cols + eps);
     mean[r] = mu;
     rstd[r] = rs;
     for (let c = 0; c < cols; c++) {
-      let y = (x[base + c]! - mu) * rs;
+      let y = (src[base + c]! - mu) * rs;
       if (weight) y *= weight[c]!;
       if (bias) y += bias[c]!;
       out[base + c] = y;

@@ -186,7 +186,7 @@ class BertAttention extends Module {
     const heads = (p: Tensor) => p.reshape(B, T, H, C / H).transpose(1, 2); // (B, H, T, D)
     const y = scaledDotProductAttention(heads(q), heads(k), heads(v), { mask }); // (B, H, T, D)
     const o = this.dropout.forward(this.dense.forward(y.transpose(1, 2).reshape(B, T, C))); // (B, T, C)
-    return this.layerNorm.forward(o.add(x));
+    return this.layerNorm.forwardAdd(o, x);
   }
 
   /**
@@ -226,7 +226,7 @@ class BertLayer extends Module {
   forward(x: Tensor, mask: Tensor | null): Tensor {
     const a = this.attention.forward(x, mask); // (B, T, C)
     const f = this.output.forward(denseActivate(this.intermediate, a, this.config.hidden_act)); // (B, T, C)
-    return this.outputLayerNorm.forward(this.dropout.forward(f).add(a));
+    return this.outputLayerNorm.forwardAdd(this.dropout.forward(f), a);
   }
 }
 

@@ -3,7 +3,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Generator, defaultGenerator } from '../tensor/random.js';
 import { ones, rand, randn, zeros } from '../tensor/ops/creation.js';
 import { linear } from '../tensor/ops/linalg.js';
-import { dropout, layerNorm, rmsNorm } from '../tensor/ops/nn.js';
+import { addLayerNorm, dropout, layerNorm, rmsNorm } from '../tensor/ops/nn.js';
 import { embedding } from '../tensor/ops/indexing.js';
 import { Module } from './module.js';
 
@@ -79,6 +79,11 @@ export class LayerNorm extends Module {
 
   forward(x: Tensor): Tensor {
     return layerNorm(x, this.weight, this.bias, this.eps);
+  }
+
+  /** forward(x + residual), in one pass when nothing records gradients (addLayerNorm). */
+  forwardAdd(x: Tensor, residual: Tensor): Tensor {
+    return addLayerNorm(x, residual, this.weight, this.bias, this.eps);
   }
 }
 

@@ -329,12 +329,12 @@ Napi::Value SoftmaxF32(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// layerNormF32(x, w|null, b|null, rows, cols, eps, out, mean, rstd)
+// layerNormF32(x, w|null, b|null, rows, cols, eps, out, mean, rstd, residual|null)
 Napi::Value LayerNormF32(const Napi::CallbackInfo& info) {
   Ctx c{info.Env(), "layerNormF32"};
   int64_t rows = 0, cols = 0;
   float eps = 0;
-  Buf x, w, b, out, mean, rstd;
+  Buf x, w, b, out, mean, rstd, res;
   get_f32(c, info[0], "x", &x);
   get_f32_opt(c, info[1], "weight", &w);
   get_f32_opt(c, info[2], "bias", &b);
@@ -344,14 +344,18 @@ Napi::Value LayerNormF32(const Napi::CallbackInfo& info) {
   get_f32(c, info[6], "out", &out);
   get_f32(c, info[7], "mean", &mean);
   get_f32(c, info[8], "rstd", &rstd);
+  get_f32_opt(c, info[9], "residual", &res);
   const __int128 n = static_cast<__int128>(rows) * cols;
   if (!check_len(c, "x", x, n) || !check_len(c, "out", out, n) || (w.data && !check_len(c, "weight", w, cols)) ||
-      (b.data && !check_len(c, "bias", b, cols)) || !check_len(c, "mean", mean, rows) || !check_len(c, "rstd", rstd, rows) ||
-      !check_disjoint(c, "out", out, {{"x", &x}, {"weight", &w}, {"bias", &b}, {"mean", &mean}, {"rstd", &rstd}}) ||
-      !check_disjoint(c, "mean", mean, {{"x", &x}, {"rstd", &rstd}}) || !check_disjoint(c, "rstd", rstd, {{"x", &x}}))
+      (b.data && !check_len(c, "bias", b, cols)) || (res.data && !check_len(c, "residual", res, n)) ||
+      !check_len(c, "mean", mean, rows) || !check_len(c, "rstd", rstd, rows) ||
+      !check_disjoint(c, "out", out, {{"x", &x}, {"weight", &w}, {"bias", &b}, {"mean", &mean}, {"rstd", &rstd}, {"residual", &res}}) ||
+      !check_disjoint(c, "mean", mean, {{"x", &x}, {"rstd", &rstd}, {"residual", &res}}) ||
+      !check_disjoint(c, "rstd", rstd, {{"x", &x}, {"residual", &res}}))
     return info.Env().Undefined();
-  layer_norm_f32(static_cast<const float*>(x.data), static_cast<const float*>(w.data), static_cast<const float*>(b.data), rows,
-                 cols, eps, static_cast<float*>(out.data), static_cast<float*>(mean.data), static_cast<float*>(rstd.data));
+  layer_norm_f32(static_cast<const float*>(x.data), static_cast<const float*>(res.data), static_cast<const float*>(w.data),
+                 static_cast<const float*>(b.data), rows, cols, eps, static_cast<float*>(out.data), static_cast<float*>(mean.data),
+                 static_cast<float*>(rstd.data));
   return info.Env().Undefined();
 }
 

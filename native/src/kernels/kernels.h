@@ -52,8 +52,10 @@ int64_t sample_f32(const float* logits, int64_t n, double temperature, int64_t t
                    double uniform);
 
 void softmax_f32(const float* x, int64_t rows, int64_t cols, float* out, bool log);
-void layer_norm_f32(const float* x, const float* w, const float* b, int64_t rows, int64_t cols, float eps, float* out,
-                    float* mean, float* rstd);
+// Row-wise layer norm of x, or with residual (non-null) of x + residual, each sum rounded to f32 as
+// the add kernel rounds it.
+void layer_norm_f32(const float* x, const float* residual, const float* w, const float* b, int64_t rows, int64_t cols,
+                    float eps, float* out, float* mean, float* rstd);
 void rms_norm_f32(const float* x, const float* w, int64_t rows, int64_t cols, float eps, float* out, float* rstd);
 // cos/sin: one (t, d/2) table per group of rows_per_table consecutive rows.
 void rope_f32(const float* x, int64_t rows, int64_t t, int64_t d, const float* cos, const float* sin, int64_t rows_per_table,

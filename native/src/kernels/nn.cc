@@ -75,6 +75,11 @@ STRATA_CLONES void softmax_row(const float* x, int64_t cols, float* out, bool lo
   }
 }
 
+STRATA_CLONES void add_row(const float* a, const float* b, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+// x may be out (each element is read before it is written).
 STRATA_CLONES void layer_norm_row(const float* x, const float* w, const float* b, int64_t cols, float eps, float* out,
                                   float* mean, float* rstd) {
   const float mu = vm::sum(x, cols) / static_cast<float>(cols);
@@ -170,10 +175,16 @@ void softmax_f32(const float* x, int64_t rows, int64_t cols, float* out, bool lo
   parallel_rows(rows, cols, [&](int64_t r) { softmax_row(x + r * cols, cols, out + r * cols, log); });
 }
 
-void layer_norm_f32(const float* x, const float* w, const float* b, int64_t rows, int64_t cols, float eps, float* out,
-                    float* mean, float* rstd) {
+void layer_norm_f32(const float* x, const float* residual, const float* w, const float* b, int64_t rows, int64_t cols,
+                    float eps, float* out, float* mean, float* rstd) {
   parallel_rows(rows, cols, [&](int64_t r) {
-    layer_norm_row(x + r * cols, w, b, cols, eps, out + r * cols, mean + r, rstd + r);
+    if (residual) {
+      // the row's sums, normalized in place while they are in L1
+      add_row(x + r * cols, residual + r * cols, cols, out + r * cols);
+      layer_norm_row(out + r * cols, w, b, cols, eps, out + r * cols, mean + r, rstd + r);
+    } else {
+      layer_norm_row(x + r * cols, w, b, cols, eps, out + r * cols, mean + r, rstd + r);
+    }
   });
 }
 

@@ -1,12 +1,12 @@
 import { StrataError, fmtShape } from '../../errors.js';
 import type { FloatArray } from '../dtype.js';
-import { normAxis } from '../shape.js';
+import { normAxis, shapesEqual } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { record } from '../grad-mode.js';
+import { isGradEnabled, record } from '../grad-mode.js';
 import { backend } from '../../backend/index.js';
 import { Generator, defaultGenerator } from '../random.js';
 import { asFloat, computeDType, denseFloat, empty, emptyOverwritten, expectFloat } from './common.js';
-import { exp, mul, sub } from './elementwise.js';
+import { add, exp, mul, sub } from './elementwise.js';
 import { mean, sum } from './reduce.js';
 import { contiguous, reshape, transpose } from './views.js';
 import { rand } from './creation.js';
@@ -55,10 +55,29 @@ function checkNormParam(p: Tensor | null | undefined, cols: number, op: string, 
 
 /** Layer normalization over the last dimension, with optional affine weight and bias. */
 export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
-  expectFloat(x, 'layerNorm');
+  return normalize(x, null, weight, bias, eps);
+}
+
+/**
+ * layerNorm(x + residual): a post-norm transformer block's residual connection and norm (BERT).
+ * When nothing records gradients and the shapes match, one pass adds each row and normalizes it
+ * while it is in cache (ONNX Runtime's SkipLayerNormalization), with the same values as the two
+ * ops; otherwise it is the two ops.
+ */
+export function addLayerNorm(x: Tensor, residual: Tensor, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
+  expectFloat(x, 'addLayerNorm');
+  expectFloat(residual, 'addLayerNorm');
+  const tracked = isGradEnabled() && [x, residual, weight, bias].some((t) => t?.requiresGrad);
+  const fusable = !tracked && shapesEqual(x.shape, residual.shape) && computeDType(x) === computeDType(residual);
+  return fusable ? normalize(x, residual, weight, bias, eps) : layerNorm(add(x, residual), weight, bias, eps);
+}
+
+function normalize(x: Tensor, residual: Tensor | null, weight: Tensor | null | undefined, bias: Tensor | null | undefined, eps: number): Tensor {
+  const op = residual ? 'addLayerNorm' : 'layerNorm';
+  expectFloat(x, op);
   const cols = x.shape[x.ndim - 1]!;
-  checkNormParam(weight, cols, 'layerNorm', 'weight');
-  checkNormParam(bias, cols, 'layerNorm', 'bias');
+  checkNormParam(weight, cols, op, 'weight');
+  checkNormParam(bias, cols, op, 'bias');
   const dt = computeDType(x);
   const xf = contiguous(asFloat(x, dt));
   const rows = cols === 0 ? 0 : xf.size / cols;
@@ -67,7 +86,9 @@ export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | nul
   const rstd = empty(dt, [rows, 1]);
   const w = weight ? denseFloat(asFloat(weight, dt)) : null;
   const b = bias ? denseFloat(asFloat(bias, dt)) : null;
-  backend().layerNorm(denseFloat(xf), w, b, rows, cols, eps, out.data as FloatArray, mu.data as FloatArray, rstd.data as FloatArray);
+  const r = residual ? denseFloat(asFloat(residual, dt)) : null;
+  backend().layerNorm(denseFloat(xf), w, b, rows, cols, eps, out.data as FloatArray, mu.data as FloatArray, rstd.data as FloatArray, r);
+  if (residual) return out; // only reached when nothing records gradients
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   return record('layerNorm', inputs, out, (g) => {
     const g2 = reshape(g, [rows, cols]);
