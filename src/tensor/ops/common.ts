@@ -3,6 +3,7 @@ import { type DType, type FloatArray, allocStorage, isComputeFloat, isQuantized 
 import { type Shape, numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { refuseBlocks } from './quantized.js';
+import { takeBuffer } from '../pool.js';
 import type { View } from '../../backend/backend.js';
 
 /** A fresh contiguous tensor (zero-filled). */
@@ -15,14 +16,15 @@ const OVERWRITTEN_MIN_BYTES = 1 << 16;
 
 /**
  * A fresh contiguous tensor for a kernel that writes every element of it (GEMM, attention): large
- * f32/f64 buffers come uninitialized from Node (Buffer.allocUnsafeSlow), skipping a zero fill the
- * kernel would overwrite at once. Use `empty` wherever a kernel accumulates or writes only part.
+ * f32/f64 buffers come uninitialized (a released one of the same size, or a new one from Node's
+ * Buffer.allocUnsafeSlow; see ../pool.ts), skipping a zero fill the kernel would overwrite at
+ * once. Use `empty` wherever a kernel accumulates or writes only part.
  */
 export function emptyOverwritten(dtype: DType, shape: Shape): Tensor {
   const n = numel(shape);
   const width = dtype === 'f32' ? 4 : dtype === 'f64' ? 8 : 0;
   if (width === 0 || n * width < OVERWRITTEN_MIN_BYTES || typeof Buffer === 'undefined') return empty(dtype, shape);
-  const bytes = Buffer.allocUnsafeSlow(n * width).buffer;
+  const bytes = takeBuffer(n * width);
   return new Tensor(width === 4 ? new Float32Array(bytes, 0, n) : new Float64Array(bytes, 0, n), dtype, shape);
 }
 
