@@ -148,8 +148,8 @@ class BertEmbeddings extends Module {
     const types = options.tokenTypeIds ?? fromArray(new Int32Array(B * T), [B, T], { dtype: 'i32' });
     checkIds(options.positionIds, B, T, 'positionIds');
     checkIds(options.tokenTypeIds, B, T, 'tokenTypeIds');
-    const x = this.wordEmbeddings.forward(ids).add(this.tokenTypeEmbeddings.forward(types)).add(this.positionEmbeddings.forward(pos)); // (B, T, C)
-    return this.dropout.forward(this.layerNorm.forward(x));
+    const x = this.wordEmbeddings.forward(ids).add(this.tokenTypeEmbeddings.forward(types)); // (B, T, C)
+    return this.dropout.forward(this.layerNorm.forwardAdd(x, this.positionEmbeddings.forward(pos)));
   }
 }
 
