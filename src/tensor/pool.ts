@@ -20,7 +20,11 @@ import type { Tensor } from './tensor.js';
  * back. The contract is the caller's: release only what is dead.
  */
 
-/** The most bytes kept for reuse; buffers released beyond it are left to the collector. */
+/**
+ * The most bytes kept for reuse. A release that would pass it first drops everything kept (to the
+ * collector): the sizes a workload asks for change with its shapes, and the newest are the ones
+ * about to be asked for again.
+ */
 const MAX_POOLED_BYTES = 256 * 2 ** 20;
 /** The most buffers kept of one size. */
 const MAX_PER_SIZE = 16;
@@ -49,8 +53,10 @@ export function releaseStorage(...tensors: readonly Tensor[]): void {
   for (const t of tensors) {
     const buf = t.data.buffer;
     if (!(buf instanceof ArrayBuffer) || !ours.delete(buf)) continue; // not ours, or released already
+    if (buf.byteLength > MAX_POOLED_BYTES) continue;
+    if (pooledBytes + buf.byteLength > MAX_POOLED_BYTES) drainPool();
     const list = free.get(buf.byteLength) ?? [];
-    if (list.length >= MAX_PER_SIZE || pooledBytes + buf.byteLength > MAX_POOLED_BYTES) continue;
+    if (list.length >= MAX_PER_SIZE) continue;
     list.push(buf);
     free.set(buf.byteLength, list);
     pooledBytes += buf.byteLength;

@@ -32,6 +32,14 @@ describe('buffer pool', () => {
     assert.equal(emptyOverwritten('f32', [64, 1024]).data.buffer === user.buffer, false);
   });
 
+  test('a release that would pass the cap drops what was kept before', () => {
+    const big = () => emptyOverwritten('f32', [25, 2 ** 20]); // 100 MiB
+    const [a, b, c] = [big(), big(), big()];
+    releaseStorage(a, b); // 200 MiB kept
+    releaseStorage(c); // 300 MiB would pass 256: a and b go, c stays
+    assert.equal(drainPool(), 100 * 2 ** 20);
+  });
+
   test('takeBuffer returns a buffer of the size asked for', () => {
     assert.equal(takeBuffer(3 * 65536).byteLength, 3 * 65536);
   });
