@@ -70,6 +70,15 @@ export class PreallocatedKVCache implements KVCache {
     return { k: this.keys[layer]!.slice(2, 0, end), v: this.values[layer]!.slice(2, 0, end) }; // (B, Hkv, length + T, D)
   }
 
+  /**
+   * Layer `layer`'s key and value storage, (B, Hkv, maxLength, D) f32, for a decode step that
+   * writes its position itself (marking the storage written) and then calls advance
+   * (src/models/llama-decode.ts).
+   */
+  storage(layer: number): { keys: Tensor; values: Tensor } {
+    return { keys: this.keys[layer]!, values: this.values[layer]! };
+  }
+
   advance(t: number): void {
     if (!Number.isInteger(t) || t < 0 || this.length + t > this.maxLength) {
       throw new StrataError('argument', 'KVCache.advance', `cannot advance ${t} positions from ${this.length} in a cache of ${this.maxLength}`);

@@ -28,6 +28,7 @@ import type { Embedding, LayerNorm, Linear, RMSNorm } from '../nn/layers.js';
 import { ConfigReader, type JsonObject } from '../io/config.js';
 import { ModuleGroup, ParamSource, Scope } from './weights.js';
 import { PreallocatedKVCache } from './kv-cache.js';
+import { llamaDecodeStep } from './llama-decode.js';
 import { type DecoderStep, type RopeSpec, decoderMask, decoderStep, defaultInvFreq, rotaryTables } from './decoder.js';
 import type { CausalLM, DecoderForwardOptions, KVCache, ModelCard } from './types.js';
 import { DecoderForSequenceClassification, type LabelFields, parseLabelFields } from './heads.js';
@@ -340,6 +341,9 @@ export class LlamaModel extends Module {
 
   /** ids (B, T) -> final-norm hidden states (B, T, C), or (B, 1, C) with lastOnly */
   forward(ids: Tensor, options: DecoderForwardOptions = {}): Tensor {
+    // one token of one sequence, nothing recorded: the same kernels on raw rows (./llama-decode.ts)
+    const fast = llamaDecodeStep(this, ids, options);
+    if (fast) return fast;
     // rotary positions have no table size: only the cache bounds them
     const step: DecoderStep = decoderStep(ids, options, Number.MAX_SAFE_INTEGER, 'LlamaModel');
     const { cos, sin } = rotaryTables(step, this.rope);

@@ -76,6 +76,33 @@ function blockBytes(t: Tensor, rowStride: number): { bytes: Uint8Array; ld: numb
   return { bytes: (t.data as Uint8Array).subarray((t.offset / values) * bytes), ld: (rowStride / values) * bytes };
 }
 
+/** out (M, N) = x (M, K) · W^T for a weight kernel's W (N, K); see weightKernel. */
+export type WeightKernel = (x: Float32Array, m: number, out: Float32Array) => void;
+
+/**
+ * The backend call that linear(x, weight) makes for a block-quantized or frozen f16/bf16 weight
+ * (N, K), with weightMatmul's arguments, for code that holds raw rows (a decode step,
+ * src/models/llama-decode.ts); null for a weight linear runs otherwise. It reads the weight's
+ * storage when called, so in-place writes to it are seen.
+ */
+export function weightKernel(weight: Tensor): WeightKernel | null {
+  if (weight.ndim !== 2) return null;
+  const b = weight.transpose(0, 1); // W^T, as linear passes it to matmul
+  // usesWeightKernel for f32 activations (b records nothing when built, as in a forward without gradients)
+  if (!isQuantized(b.dtype) && !(isHalf(b) && !b.requiresGrad)) return null;
+  const rows = weightRows(b);
+  if (!rows) return null;
+  const { n, k } = rows;
+  if (isQuantized(b.dtype)) {
+    const dtype = b.dtype as QuantDType;
+    const w = blockBytes(b, rows.ld);
+    return (x, m, out) => backend().quantMatmul(dtype, w.bytes, w.ld, x, m, n, k, out);
+  }
+  const dtype = b.dtype as 'f16' | 'bf16';
+  const data = b.data as Uint16Array;
+  return (x, m, out) => backend().halfMatmul(dtype, data, rows.offset, rows.ld, x, m, n, k, out);
+}
+
 /** y (..., N) = x (..., K) · W^T where b = W^T (K, N) is a block-quantized or f16/bf16 weight view. */
 export function weightMatmul(a: Tensor, b: Tensor): Tensor {
   if (isQuantized(a.dtype)) {

@@ -1,0 +1,90 @@
+// The llama decode step on raw rows (src/models/llama-decode.ts) against LlamaModel.forward
+// through the ops, which is its definition: the same logits bit for bit, step after step, for
+// every weight format it takes; and the ops for everything it does not take.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as S from '../../src/index.js';
+import { loadGgufLlama } from '../../src/models/gguf.js';
+import type { LlamaForCausalLM } from '../../src/models/llama.js';
+import { llamaDecodeStep } from '../../src/models/llama-decode.js';
+import { applyLora } from '../../src/nn/lora.js';
+import { tinyLlama, writeTinyLlamaGguf } from '../helpers/tiny-llama-gguf.js';
+import { maxAbsDiff } from '../helpers/op-test.js';
+
+const backends = S.nativeAvailable() ? (['reference', 'native'] as const) : (['reference'] as const);
+const PROMPT = [1, 17, 93, 250, 4, 61];
+const STEPS = 12;
+
+/**
+ * Logits of PROMPT token by token and then STEPS greedy tokens, one (1, 1) forward at a time.
+ * `ops` passes each token's position as positionIds (the positions the model gives itself, whose
+ * rotary tables are the same floats), which the decode step leaves to the ops.
+ */
+function decode(model: LlamaForCausalLM, ops: boolean): S.Tensor[] {
+  const cache = model.createCache(1, PROMPT.length + STEPS);
+  const logits: S.Tensor[] = [];
+  const step = (id: number) => {
+    const ids = S.fromArray(Int32Array.of(id), [1, 1], { dtype: 'i32' });
+    const positionIds = ops ? S.fromArray(Int32Array.of(cache.length), [1, 1], { dtype: 'i32' }) : undefined;
+    const l = S.noGrad(() => model.forward(ids, { cache, positionIds }));
+    logits.push(l);
+    return l;
+  };
+  let last: S.Tensor | null = null;
+  for (const id of PROMPT) last = step(id);
+  for (let i = 0; i < STEPS; i++) last = step(last!.argmax(-1).toArray()[0]!);
+  return logits;
+}
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'strata-llama-decode-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('llama decode step', () => {
+  for (const dtype of ['q8_0', 'q4_0', 'q4_k', 'q6_k', 'f16'] as const) {
+    test(`${dtype} GGUF: the same logits as the ops, bit for bit`, () => {
+      const file = path.join(dir, `tiny-${dtype}.gguf`);
+      writeTinyLlamaGguf(file, tinyLlama(5), dtype);
+      const { model } = loadGgufLlama(file);
+      const lm = model as LlamaForCausalLM;
+      for (const backend of backends) {
+        S.withBackend(backend, () => {
+          const fast = decode(lm, false);
+          const ops = decode(lm, true);
+          fast.forEach((l, i) => assert.equal(maxAbsDiff(l, ops[i]!), 0, `${backend}, position ${i}`));
+        });
+      }
+    });
+  }
+
+  test('the step runs for a GGUF model and stands aside for what it does not cover', () => {
+    const file = path.join(dir, 'tiny-cover.gguf');
+    writeTinyLlamaGguf(file, tinyLlama(6), 'q8_0');
+    const lm = loadGgufLlama(file).model as LlamaForCausalLM;
+    const one = S.fromArray(Int32Array.of(3), [1, 1], { dtype: 'i32' });
+    const cache = () => lm.createCache(1, 8);
+    const stepOf = (ids: S.Tensor, options: Parameters<typeof llamaDecodeStep>[2]) => S.noGrad(() => llamaDecodeStep(lm.model, ids, options));
+    assert.ok(stepOf(one, { cache: cache() }), 'one token of one sequence with a cache');
+    assert.equal(stepOf(one, {}), null, 'no cache');
+    assert.equal(stepOf(S.fromArray(Int32Array.of(3, 4), [1, 2], { dtype: 'i32' }), { cache: cache() }), null, 'two tokens');
+    assert.equal(stepOf(one, { cache: cache(), positionIds: S.fromArray(Int32Array.of(0), [1, 1], { dtype: 'i32' }) }), null, 'position ids');
+    assert.equal(S.enableGrad(() => llamaDecodeStep(lm.model, one, { cache: cache() })), null, 'gradients enabled');
+    // an f32 model: its linears run the GEMM, which the step does not call
+    assert.equal(S.noGrad(() => llamaDecodeStep(tinyLlama(7).model, one, { cache: tinyLlama(7).createCache(1, 4) })), null, 'f32 weights');
+  });
+
+  test('a module wrapped after the first step (LoRA) sends the next ones back to the ops', () => {
+    const file = path.join(dir, 'tiny-lora.gguf');
+    writeTinyLlamaGguf(file, tinyLlama(8), 'q8_0');
+    const lm = loadGgufLlama(file).model as LlamaForCausalLM;
+    const one = S.fromArray(Int32Array.of(3), [1, 1], { dtype: 'i32' });
+    assert.ok(S.noGrad(() => llamaDecodeStep(lm.model, one, { cache: lm.createCache(1, 4) })));
+    applyLora(lm, { targets: ['q_proj'], rank: 2, alpha: 4 });
+    assert.equal(S.noGrad(() => llamaDecodeStep(lm.model, one, { cache: lm.createCache(1, 4) })), null);
+  });
+});
