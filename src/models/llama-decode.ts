@@ -7,10 +7,10 @@
 // the 133 MB Q8_0 bench model, 128 tokens in a fresh process, 2 threads: 116–135 tok/s through the
 // ops, 247–268 on this path.
 //
-// Only the common shape of the family takes it: plain linears without biases whose weights the
-// weight kernels read (block-quantized, or frozen f16/bf16), RMSNorm with f32 weights, no sliding
-// window, the sequential block, no padding mask, position ids or input embeddings. Anything else,
-// and any model whose modules were replaced or wrapped (LoRA) since, runs the ops.
+// The family's common shape takes it: plain linears (any weight format linear takes, f32 biases),
+// RMSNorm with f32 weights, the sequential block, no padding mask, position ids or input
+// embeddings, and a sliding window only while the sequence fits in it. Anything else, and any
+// model whose modules were replaced or wrapped (LoRA) since, runs the ops.
 
 import type { Tensor } from '../tensor/tensor.js';
 import { Tensor as TensorClass } from '../tensor/tensor.js';
@@ -19,7 +19,7 @@ import type { UnaryOp, View } from '../backend/backend.js';
 import { backend } from '../backend/index.js';
 import { isGradEnabled } from '../tensor/grad-mode.js';
 import { markWritten } from '../tensor/version.js';
-import { weightKernel, type WeightKernel } from '../tensor/ops/quantized.js';
+import { linearRowKernel, type LinearRowKernel } from '../tensor/ops/linalg.js';
 import { denseFloat } from '../tensor/ops/common.js';
 import { ropeTables } from '../tensor/ops/rope.js';
 import { Linear, RMSNorm } from '../nn/layers.js';
@@ -35,9 +35,9 @@ interface LayerPlan {
   /** the norms' weights as the norm op reads them (views of their storage) */
   readonly inputW: Float32Array;
   readonly postW: Float32Array;
-  /** q, k, v, o, gate, up, down: the Linear modules and their weight kernels */
+  /** q, k, v, o, gate, up, down: the Linear modules and the calls linear makes for them */
   readonly linears: readonly Linear[];
-  readonly kernels: readonly WeightKernel[];
+  readonly kernels: readonly LinearRowKernel[];
 }
 
 /** A model's weights as the step reads them, and its scratch rows (reused from token to token). */
@@ -57,15 +57,15 @@ const isRmsNorm = (n: unknown): n is RMSNorm =>
 
 function planFor(model: LlamaModel): Plan | null {
   const c = model.config;
-  if (c.sliding_window !== null || c.parallel_block || c.norm_type !== 'rms_norm' || !isRmsNorm(model.norm)) return null;
+  if (c.parallel_block || c.norm_type !== 'rms_norm' || !isRmsNorm(model.norm)) return null;
   const layers: LayerPlan[] = [];
   for (const layer of model.layers) {
     const { qProj, kProj, vProj, oProj } = layer.selfAttn;
     const { gateProj, upProj, downProj } = layer.mlp;
     const linears = [qProj, kProj, vProj, oProj, gateProj, upProj, downProj];
-    if (!linears.every((l) => Object.getPrototypeOf(l) === Linear.prototype && l.bias === null)) return null;
-    const kernels = linears.map((l) => weightKernel(l.weight));
-    if (!kernels.every((k): k is WeightKernel => k !== null)) return null;
+    if (!linears.every((l) => Object.getPrototypeOf(l) === Linear.prototype)) return null;
+    const kernels = linears.map((l) => linearRowKernel(l.weight, l.bias));
+    if (!kernels.every((k): k is LinearRowKernel => k !== null)) return null;
     if (!isRmsNorm(layer.inputLayernorm) || !isRmsNorm(layer.postAttentionLayernorm)) return null;
     const [inputNorm, postNorm] = [layer.inputLayernorm, layer.postAttentionLayernorm];
     layers.push({ inputNorm, postNorm, inputW: normWeight(inputNorm), postW: normWeight(postNorm), linears, kernels });
@@ -87,7 +87,7 @@ function current(model: LlamaModel, plan: Plan): boolean {
     const { qProj, kProj, vProj, oProj } = layer.selfAttn;
     const { gateProj, upProj, downProj } = layer.mlp;
     const now = [qProj, kProj, vProj, oProj, gateProj, upProj, downProj];
-    return layer.inputLayernorm === p.inputNorm && layer.postAttentionLayernorm === p.postNorm && now.every((l, j) => l === p.linears[j] && l.bias === null);
+    return layer.inputLayernorm === p.inputNorm && layer.postAttentionLayernorm === p.postNorm && now.every((l, j) => l === p.linears[j]);
   });
 }
 
@@ -102,6 +102,8 @@ export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: Decoder
   const cache = options.cache;
   if (isGradEnabled() || !(cache instanceof PreallocatedKVCache) || ids.ndim !== 2 || ids.shape[0] !== 1 || ids.shape[1] !== 1 || ids.dtype !== 'i32') return null;
   if (options.attentionMask || options.positionIds || options.inputsEmbeds || cache.batch !== 1 || cache.remaining < 1) return null;
+  // a sliding window hides keys (a mask) only once the sequence is longer than it
+  if (model.config.sliding_window !== null && cache.length + 1 > model.config.sliding_window) return null;
   let plan = plans.get(model);
   if (plan === undefined) plans.set(model, (plan = planFor(model)));
   if (!plan || !current(model, plan)) return null;
@@ -120,12 +122,12 @@ export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: Decoder
   const interleaved = c.rope_interleaved;
   const act = ACTIVATIONS[c.hidden_act];
   plan.layers.forEach((p, l) => {
-    const [q, k, v, o, gate, up, down] = p.kernels as [WeightKernel, WeightKernel, WeightKernel, WeightKernel, WeightKernel, WeightKernel, WeightKernel];
+    const [q, k, v, o, gate, up, down] = p.kernels as [LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel];
     // attention: h = x + o_proj(attention(rope(q_proj(a)), cache + rope(k_proj(a)), cache + v_proj(a))), a = norm(x)
     be.rmsNorm(s.x, p.inputW, 1, C, p.inputNorm.eps, s.a, s.rstd);
-    q(s.a, 1, s.q);
-    k(s.a, 1, s.k);
-    v(s.a, 1, s.v);
+    q(s.a, s.q);
+    k(s.a, s.k);
+    v(s.a, s.v);
     be.rope(s.q, Hq, 1, D, cosData, sinData, Hq, interleaved, false, s.qr);
     be.rope(s.k, Hkv, 1, D, cosData, sinData, Hkv, interleaved, false, s.kr);
     const { keys, values } = cache.storage(l); // (1, Hkv, maxLength, D)
@@ -154,15 +156,15 @@ export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: Decoder
       causal: true,
       out: { data: s.y, offset: 0, batchStride: Hq * D, headStride: D, rowStride: Hq * D },
     });
-    o(s.y, 1, s.o);
+    o(s.y, s.o);
     be.binary('add', row(s.x, C), row(s.o, C), s.h);
     // MLP: x = h + down(act(gate(a)) * up(a)), a = norm(h)
     be.rmsNorm(s.h, p.postW, 1, C, p.postNorm.eps, s.a, s.rstd);
-    gate(s.a, 1, s.g);
-    up(s.a, 1, s.u);
+    gate(s.a, s.g);
+    up(s.a, s.u);
     be.unary(act, row(s.g, F), s.ga, 0);
     be.binary('mul', row(s.ga, F), row(s.u, F), s.m);
-    down(s.m, 1, s.d);
+    down(s.m, s.d);
     be.binary('add', row(s.h, C), row(s.d, C), s.x);
     options.afterLayer?.();
   });

@@ -46,12 +46,35 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('llama decode step', () => {
-  for (const dtype of ['q8_0', 'q4_0', 'q4_k', 'q6_k', 'f16'] as const) {
+  for (const dtype of ['q8_0', 'q4_0', 'q4_k', 'q6_k', 'f16', 'f32'] as const) {
     test(`${dtype} GGUF: the same logits as the ops, bit for bit`, () => {
       const file = path.join(dir, `tiny-${dtype}.gguf`);
       writeTinyLlamaGguf(file, tinyLlama(5), dtype);
       const { model } = loadGgufLlama(file);
       const lm = model as LlamaForCausalLM;
+      const one = S.fromArray(Int32Array.of(3), [1, 1], { dtype: 'i32' });
+      assert.ok(S.noGrad(() => llamaDecodeStep(lm.model, one, { cache: lm.createCache(1, 4) })), 'the step takes this model');
+      for (const backend of backends) {
+        S.withBackend(backend, () => {
+          const fast = decode(lm, false);
+          const ops = decode(lm, true);
+          fast.forEach((l, i) => assert.equal(maxAbsDiff(l, ops[i]!), 0, `${backend}, position ${i}`));
+        });
+      }
+    });
+  }
+
+  const configs = [
+    { name: 'Qwen2 (q, k, v biases), f32 weights', overrides: { model_type: 'qwen2' } },
+    // the window hides keys from position 8 on: the ops take over there
+    { name: 'Mistral with a sliding window shorter than the run', overrides: { model_type: 'mistral', sliding_window: 8 } },
+    { name: 'GQA with 1 KV head, silu replaced by gelu', overrides: { num_key_value_heads: 1, hidden_act: 'gelu' } },
+  ];
+  for (const { name, overrides } of configs) {
+    test(`${name}: the same logits as the ops, bit for bit`, () => {
+      const lm = tinyLlama(9, overrides);
+      const one = S.fromArray(Int32Array.of(3), [1, 1], { dtype: 'i32' });
+      assert.ok(S.noGrad(() => llamaDecodeStep(lm.model, one, { cache: lm.createCache(1, 4) })), 'the step takes this model');
       for (const backend of backends) {
         S.withBackend(backend, () => {
           const fast = decode(lm, false);
@@ -74,8 +97,8 @@ describe('llama decode step', () => {
     assert.equal(stepOf(S.fromArray(Int32Array.of(3, 4), [1, 2], { dtype: 'i32' }), { cache: cache() }), null, 'two tokens');
     assert.equal(stepOf(one, { cache: cache(), positionIds: S.fromArray(Int32Array.of(0), [1, 1], { dtype: 'i32' }) }), null, 'position ids');
     assert.equal(S.enableGrad(() => llamaDecodeStep(lm.model, one, { cache: cache() })), null, 'gradients enabled');
-    // an f32 model: its linears run the GEMM, which the step does not call
-    assert.equal(S.noGrad(() => llamaDecodeStep(tinyLlama(7).model, one, { cache: tinyLlama(7).createCache(1, 4) })), null, 'f32 weights');
+    const parallel = tinyLlama(7, { parallel_block: true });
+    assert.equal(S.noGrad(() => llamaDecodeStep(parallel.model, one, { cache: parallel.createCache(1, 4) })), null, 'a parallel block');
   });
 
   test('a module wrapped after the first step (LoRA) sends the next ones back to the ops', () => {

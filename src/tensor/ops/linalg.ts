@@ -12,7 +12,7 @@ import { contiguous, expand, reshape, slice, squeeze, transpose, unsqueeze } fro
 import { cat } from './join.js';
 import { noteStreamed, packedWeights } from './prepack.js';
 import { GEMM_SKINNY_ROWS } from '../../backend/native.js';
-import { usesWeightKernel, weightMatmul } from './quantized.js';
+import { usesWeightKernel, weightKernel, weightMatmul } from './quantized.js';
 
 /**
  * Describes the last two dims of `t` (already broadcast to `batchShape`) as a GEMM operand,
@@ -157,6 +157,43 @@ function linearWith(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, 
     if (epilogue) y = gelu(y, epilogue === 'geluTanh' ? 'tanh' : 'none');
   }
   return x.ndim === 2 ? y : reshape(y, [...lead, weight.shape[0]!]);
+}
+
+/** out (N) = linear(x, weight, bias) for one row x (K) of f32; see linearRowKernel. */
+export type LinearRowKernel = (x: Float32Array, out: Float32Array) => void;
+
+/**
+ * The backend calls that linear(x, weight, bias) makes for one row of f32 activations when
+ * nothing records gradients, with linearWith's arguments (so its floats), for code that holds raw
+ * rows (a decode step, src/models/llama-decode.ts); null for operands it would treat otherwise.
+ * The calls read the weight's and bias's storage when made, so in-place writes are seen.
+ */
+export function linearRowKernel(weight: Tensor, bias: Tensor | null): LinearRowKernel | null {
+  if (weight.ndim !== 2) return null;
+  const [n, k] = weight.shape as [number, number];
+  if (bias && (bias.dtype !== 'f32' || bias.ndim !== 1 || bias.shape[0] !== n || !bias.isContiguous)) return null;
+  const b = bias ? denseFloat(bias) as Float32Array : undefined;
+  const weights = weightKernel(weight); // block-quantized or frozen f16/bf16: matmul's weight kernel, then + bias
+  if (weights) {
+    if (!b) return (x, out) => weights(x, 1, out);
+    const scratch = new Float32Array(n);
+    const row = (data: Float32Array) => ({ data, shape: [n], strides: [1], offset: 0 });
+    return (x, out) => {
+      weights(x, 1, scratch);
+      backend().binary('add', row(scratch), row(b), out);
+    };
+  }
+  if (weight.dtype !== 'f32') return null;
+  // one row streams the weight (prepackable notes it, so no packed copy is kept): the GEMM on W^T,
+  // with the bias as the output's start when there is one (biasedGemm)
+  noteStreamed(weight);
+  const wt = operand(transpose(weight, 0, 1), []);
+  if (!wt) return null;
+  return (x, out) => {
+    const xa: MatOperand = { data: x, offset: 0, ld: k, trans: false, batchStride: 0 };
+    if (b) backend().matmul(xa, wt, out, 1, n, k, 1, false, undefined, b);
+    else backend().matmul(xa, wt, out, 1, n, k, 1);
+  };
 }
 
 /**
