@@ -44,10 +44,11 @@ export function youngCollector(): (() => void) | null {
  * Turns V8's optimizing compiler (TurboFan) off for the rest of the process: its code pages in
  * Node's binary and its compilation zones and worker threads are ≈ 7.5 MB of a `strata generate`
  * run's peak (the 133 MB Q8_0 bench model: 177.6 -> 169.9 MB, 1.33x -> 1.28x the file, when set
- * before the CLI's code runs, see ./early.ts). The JS around the kernels (tensor objects and views)
- * then runs on the baseline tiers. On that model, with sampling and argmax native, decoding is
- * 11-16% slower (2 and 1 threads; ≈ 1.3 ms a token of tensor plumbing); a larger model's token
- * spends more time in the kernels, so the same fixed cost weighs less.
+ * before the CLI's code runs, see ./early.ts). The JS around the kernels then runs on the baseline
+ * tiers; a llama-family decode step runs on raw rows (src/models/llama-decode.ts), so little of it
+ * is left: on that model greedy decoding is ≈ 10% slower on 1 thread (97-110 against 108-122
+ * tok/s) and no slower on 2 (234-246 against 223-226: in a short run, TurboFan's compiling takes
+ * CPU from the kernels).
  */
 export function withoutOptimizingCompiler(): void {
   v8.setFlagsFromString('--no-opt');

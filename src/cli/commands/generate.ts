@@ -184,8 +184,8 @@ export function registerGenerate(program: Command, io: CliIO): void {
     .option('--num-beams <N>', 'beam search with N beams', positiveInt(64))
     .option('--length-penalty <X>', 'beam score = logprob / length^X', numberIn('length-penalty', -10, 10))
     .option('--early-stopping <WHEN>', "beam search ends: false (default: when no running beam can beat the finished ones), true (once N are finished) or never (at the token budget), as transformers' early_stopping", earlyStoppingFlag)
-    .option('--low-memory', "run without V8's optimizing compiler (the default, except with --num-beams): ≈ 7.5 MB less peak memory, small models decode 11-16% slower")
-    .option('--no-low-memory', "keep V8's optimizing compiler: small models decode 12-19% faster, ≈ 7.5 MB more peak memory")
+    .option('--low-memory', "run without V8's optimizing compiler (the default, except with --num-beams): ≈ 7.5 MB less peak memory; small models decode up to 10% slower on 1 thread")
+    .option('--no-low-memory', "keep V8's optimizing compiler: ≈ 7.5 MB more peak memory; small models decode up to 10% faster on 1 thread")
     .action((opts: GenerateFlags) => runGenerate(opts, io));
   addSamplingFlags(program.command('chat').description('chat with a language model through its chat template (one user message per input line)'))
     .option('--system <TEXT>', 'a system message')
