@@ -13,18 +13,23 @@
 
 import { StrataError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { linear } from '../tensor/ops/linalg.js';
+import { type LinearRowKernel, linear, linearRowKernel } from '../tensor/ops/linalg.js';
 import { gelu, relu, silu, tanh } from '../tensor/ops/elementwise.js';
 import { scaledDotProductAttention } from '../tensor/ops/attention.js';
 import { embedding } from '../tensor/ops/indexing.js';
 import { split } from '../tensor/ops/join.js';
 import { Module } from '../nn/module.js';
-import type { Embedding, LayerNorm } from '../nn/layers.js';
+import { type Embedding, LayerNorm } from '../nn/layers.js';
 import { ConfigReader, type JsonObject } from '../io/config.js';
 import { ModuleGroup, ParamSource, Scope } from './weights.js';
 import { CrossAttentionStates } from './encoder-decoder.js';
 import { PreallocatedKVCache } from './kv-cache.js';
 import { decoderMask, decoderStep, positionTensor } from './decoder.js';
+import { attendCached, decodeCache, rowView, scratchRows } from './decode-rows.js';
+import type { UnaryOp } from '../backend/backend.js';
+import { backend } from '../backend/index.js';
+import { Tensor as TensorClass } from '../tensor/tensor.js';
+import { fromArray } from '../tensor/ops/creation.js';
 import type { CausalLM, DecoderForwardOptions, KVCache, ModelCard } from './types.js';
 import { DecoderForSequenceClassification, type LabelFields, parseLabelFields } from './heads.js';
 
@@ -126,6 +131,11 @@ class Conv1D extends Module {
 
   forward(x: Tensor): Tensor {
     return linear(x, this.linearLayout ? this.weight : this.weight.T, this.bias);
+  }
+
+  /** The calls forward makes for one row when nothing records gradients (linearRowKernel). */
+  rowKernel(): LinearRowKernel | null {
+    return linearRowKernel(this.linearLayout ? this.weight : this.weight.T, this.bias);
   }
 }
 
@@ -266,7 +276,10 @@ export class GPT2Model extends Module {
   readonly h: GPT2Block[];
   readonly lnF: LayerNorm;
 
-  constructor(s: Scope, config: GPT2Config) {
+  constructor(
+    s: Scope,
+    readonly config: GPT2Config,
+  ) {
     super();
     this.wte = this.module('wte', s.embedding('wte', config.vocab_size, config.n_embd));
     this.wpe = this.module('wpe', s.embedding('wpe', config.n_positions, config.n_embd));
@@ -292,6 +305,9 @@ export class GPT2Model extends Module {
 
   /** ids (B, T) -> final-norm hidden states (B, T, C), or (B, 1, C) with lastOnly; `cross` feeds the cross-attention blocks */
   forward(ids: Tensor, options: DecoderForwardOptions = {}, cross?: CrossAttentionStates): Tensor {
+    // one token of one sequence, nothing recorded: the same kernels on raw rows (gpt2DecodeStep)
+    const fast = cross ? null : gpt2DecodeStep(this, ids, options);
+    if (fast) return fast;
     const step = decoderStep(ids, options, this.maxPositions, 'GPT2Model');
     const mask = decoderMask(step, null);
     let x = this.wte.forward(ids).add(embedding(this.wpe.weight, positionTensor(step))); // (B, T, C)
@@ -349,4 +365,102 @@ export function gpt2ForSequenceClassification(config: GPT2Config, source: ParamS
   const base = new GPT2Model(new Scope(source, 'transformer.'), config);
   const score = new Scope(source).linear('score', config.n_embd, config.num_labels, false);
   return new DecoderForSequenceClassification('transformer', base, score, GPT2_CARD, config.vocab_size, config.n_positions);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GPT-2's decode step on raw rows: one token of one sequence with a preallocated cache and
+// nothing recorded runs the kernels GPT2Model.forward's ops call, with the same arguments in the
+// same order (the same floats, tested bit for bit), without the Tensor objects and views between
+// them; see ./llama-decode.ts, which measured what that saves. Blocks with cross-attention, layer
+// norms or linears replaced since (LoRA), and what decodeCache turns away run the ops.
+
+const ROW_ACTIVATIONS: Record<GPT2Activation, UnaryOp> = { gelu_new: 'geluTanh', gelu_pytorch_tanh: 'geluTanh', gelu: 'gelu', relu: 'relu', silu: 'silu', tanh: 'tanh' };
+
+interface NormRows {
+  readonly w: Float32Array;
+  readonly b: Float32Array | null;
+  readonly eps: number;
+}
+
+/** A LayerNorm's weight and bias as the norm op reads them, or null when the step cannot pass them. */
+function normRows(n: LayerNorm): NormRows | null {
+  if (Object.getPrototypeOf(n) !== LayerNorm.prototype) return null;
+  const ok = (t: Tensor | null) => t === null || (t.dtype === 'f32' && t.ndim === 1 && t.isContiguous);
+  if (!ok(n.weight) || !ok(n.bias)) return null;
+  const rows = (t: Tensor) => (t.data as Float32Array).subarray(t.offset, t.offset + t.size);
+  return { w: rows(n.weight), b: n.bias ? rows(n.bias) : null, eps: n.eps };
+}
+
+interface GPT2Plan {
+  /** every block's modules the step reads, in order: ln_1, c_attn, attn c_proj, ln_2, c_fc, mlp c_proj */
+  readonly modules: readonly (readonly Module[])[];
+  readonly blocks: readonly { ln1: NormRows; ln2: NormRows; kernels: readonly LinearRowKernel[] }[];
+  readonly lnF: LayerNorm;
+  readonly lnFRows: NormRows;
+  readonly scratch: Record<'x' | 'a' | 'qkv' | 'y' | 'o' | 'h' | 'f' | 'fa' | 'd' | 'mean' | 'rstd', Float32Array>;
+}
+
+const gpt2Plans = new WeakMap<GPT2Model, GPT2Plan | null>();
+
+const blockModules = (b: GPT2Block): Module[] => [b.ln1, b.attn.cAttn, b.attn.cProj, b.ln2, b.mlp.cFc, b.mlp.cProj];
+
+function gpt2Plan(model: GPT2Model, config: GPT2Config): GPT2Plan | null {
+  if (config.add_cross_attention) return null;
+  const lnFRows = normRows(model.lnF);
+  if (!lnFRows) return null;
+  const blocks: GPT2Plan['blocks'][number][] = [];
+  for (const block of model.h) {
+    const ln1 = normRows(block.ln1);
+    const ln2 = normRows(block.ln2);
+    const convs = [block.attn.cAttn, block.attn.cProj, block.mlp.cFc, block.mlp.cProj];
+    if (!ln1 || !ln2 || !convs.every((m) => Object.getPrototypeOf(m) === Conv1D.prototype)) return null;
+    const kernels = convs.map((m) => m.rowKernel());
+    if (!kernels.every((k): k is LinearRowKernel => k !== null)) return null;
+    blocks.push({ ln1, ln2, kernels });
+  }
+  const C = config.n_embd;
+  const F = config.n_inner ?? 4 * C;
+  const scratch = scratchRows({ x: C, a: C, qkv: 3 * C, y: C, o: C, h: C, f: F, fa: F, d: C, mean: 1, rstd: 1 });
+  return { modules: model.h.map(blockModules), blocks, lnF: model.lnF, lnFRows, scratch };
+}
+
+/** GPT2Model.forward(ids, options) on raw rows, or null (nothing done) when the step does not cover the call. */
+export function gpt2DecodeStep(model: GPT2Model, ids: Tensor, options: DecoderForwardOptions): Tensor | null {
+  const cache = decodeCache(ids, options);
+  if (!cache || cache.length + 1 > model.maxPositions) return null;
+  const config = model.config;
+  let plan = gpt2Plans.get(model);
+  if (plan === undefined) gpt2Plans.set(model, (plan = gpt2Plan(model, config)));
+  if (!plan || model.lnF !== plan.lnF || !model.h.every((b, i) => blockModules(b).every((m, j) => m === plan!.modules[i]![j]))) return null;
+  const pos = fromArray(Int32Array.of(cache.length), [1, 1], { dtype: 'i32' }); // positionTensor of this step
+  const embedded = model.wte.forward(ids).add(embedding(model.wpe.weight, pos)); // (1, 1, C)
+  if (embedded.dtype !== 'f32' || !embedded.isContiguous) return null;
+
+  const C = config.n_embd;
+  const F = config.n_inner ?? 4 * C;
+  const H = config.n_head;
+  const heads = { q: H, kv: H, d: C / H };
+  const act = ROW_ACTIVATIONS[config.activation_function];
+  const be = backend();
+  const s = plan.scratch;
+  s.x.set((embedded.data as Float32Array).subarray(embedded.offset, embedded.offset + C));
+  plan.blocks.forEach((p, l) => {
+    const [cAttn, attnProj, cFc, mlpProj] = p.kernels as [LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel];
+    // h = x + c_proj(attention(split(c_attn(ln_1(x)))))
+    be.layerNorm(s.x, p.ln1.w, p.ln1.b, 1, C, p.ln1.eps, s.a, s.mean, s.rstd, null);
+    cAttn(s.a, s.qkv);
+    attendCached(cache, l, s.qkv.subarray(0, C), s.qkv.subarray(C, 2 * C), s.qkv.subarray(2 * C), heads, attentionScale(config, l), s.y);
+    attnProj(s.y, s.o);
+    be.binary('add', rowView(s.x, C), rowView(s.o, C), s.h);
+    // x = h + c_proj(act(c_fc(ln_2(h))))
+    be.layerNorm(s.h, p.ln2.w, p.ln2.b, 1, C, p.ln2.eps, s.a, s.mean, s.rstd, null);
+    cFc(s.a, s.f);
+    be.unary(act, rowView(s.f, F), s.fa, 0);
+    mlpProj(s.fa, s.d);
+    be.binary('add', rowView(s.h, C), rowView(s.d, C), s.x);
+  });
+  cache.advance(1);
+  const out = new Float32Array(C);
+  be.layerNorm(s.x, plan.lnFRows.w, plan.lnFRows.b, 1, C, plan.lnFRows.eps, out, s.mean, s.rstd, null);
+  return new TensorClass(out, 'f32', [1, 1, C]);
 }

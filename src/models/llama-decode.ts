@@ -14,17 +14,14 @@
 
 import type { Tensor } from '../tensor/tensor.js';
 import { Tensor as TensorClass } from '../tensor/tensor.js';
-import type { FloatArray } from '../tensor/dtype.js';
-import type { UnaryOp, View } from '../backend/backend.js';
+import type { UnaryOp } from '../backend/backend.js';
 import { backend } from '../backend/index.js';
-import { isGradEnabled } from '../tensor/grad-mode.js';
-import { markWritten } from '../tensor/version.js';
 import { linearRowKernel, type LinearRowKernel } from '../tensor/ops/linalg.js';
 import { denseFloat } from '../tensor/ops/common.js';
 import { ropeTables } from '../tensor/ops/rope.js';
 import { Linear, RMSNorm } from '../nn/layers.js';
-import { PreallocatedKVCache } from './kv-cache.js';
 import type { DecoderForwardOptions } from './types.js';
+import { attendCached, decodeCache, rowView, scratchRows } from './decode-rows.js';
 import type { LlamaConfig, LlamaModel } from './llama.js';
 
 const ACTIVATIONS: Record<LlamaConfig['hidden_act'], UnaryOp> = { silu: 'silu', gelu: 'gelu', gelu_pytorch_tanh: 'geluTanh', relu: 'relu' };
@@ -74,8 +71,7 @@ function planFor(model: LlamaModel): Plan | null {
   const q = c.num_attention_heads * c.head_dim;
   const kv = c.num_key_value_heads * c.head_dim;
   const F = c.intermediate_size;
-  const rows = { x: C, a: C, q, k: kv, v: kv, qr: q, kr: kv, y: q, o: C, h: C, g: F, u: F, ga: F, m: F, d: C, rstd: 1 };
-  const scratch = Object.fromEntries(Object.entries(rows).map(([name, n]) => [name, new Float32Array(n)])) as Plan['scratch'];
+  const scratch = scratchRows({ x: C, a: C, q, k: kv, v: kv, qr: q, kr: kv, y: q, o: C, h: C, g: F, u: F, ga: F, m: F, d: C, rstd: 1 });
   return { layers, finalNorm: model.norm, finalW: normWeight(model.norm), scratch };
 }
 
@@ -91,17 +87,14 @@ function current(model: LlamaModel, plan: Plan): boolean {
   });
 }
 
-const row = (data: FloatArray, n: number): View<FloatArray> => ({ data, shape: [n], strides: [1], offset: 0 });
-
 /**
  * LlamaModel.forward(ids, options) for one token of one sequence on raw buffers: the final-norm
  * hidden state (1, 1, C) and the cache advanced by one, or null (nothing done) when this call or
  * this model is not one the step covers.
  */
 export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: DecoderForwardOptions): Tensor | null {
-  const cache = options.cache;
-  if (isGradEnabled() || !(cache instanceof PreallocatedKVCache) || ids.ndim !== 2 || ids.shape[0] !== 1 || ids.shape[1] !== 1 || ids.dtype !== 'i32') return null;
-  if (options.attentionMask || options.positionIds || options.inputsEmbeds || cache.batch !== 1 || cache.remaining < 1) return null;
+  const cache = decodeCache(ids, options);
+  if (!cache) return null;
   // a sliding window hides keys (a mask) only once the sequence is longer than it
   if (model.config.sliding_window !== null && cache.length + 1 > model.config.sliding_window) return null;
   let plan = plans.get(model);
@@ -111,12 +104,12 @@ export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: Decoder
   if (embedded.dtype !== 'f32' || !embedded.isContiguous) return null;
 
   const c = model.config;
-  const [C, Hq, Hkv, D, F] = [c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.intermediate_size];
+  const [C, F] = [c.hidden_size, c.intermediate_size];
+  const heads = { q: c.num_attention_heads, kv: c.num_key_value_heads, d: c.head_dim };
   const be = backend();
   const s = plan.scratch;
-  const past = cache.length;
   s.x.set((embedded.data as Float32Array).subarray(embedded.offset, embedded.offset + C));
-  const { cos, sin } = ropeTables(1, D, { offset: past, invFreq: model.rope.invFreq, linearScale: model.rope.linearScale });
+  const { cos, sin } = ropeTables(1, heads.d, { offset: cache.length, invFreq: model.rope.invFreq, linearScale: model.rope.linearScale });
   const cosData = cos.data as Float32Array;
   const sinData = sin.data as Float32Array;
   const interleaved = c.rope_interleaved;
@@ -128,44 +121,19 @@ export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: Decoder
     q(s.a, s.q);
     k(s.a, s.k);
     v(s.a, s.v);
-    be.rope(s.q, Hq, 1, D, cosData, sinData, Hq, interleaved, false, s.qr);
-    be.rope(s.k, Hkv, 1, D, cosData, sinData, Hkv, interleaved, false, s.kr);
-    const { keys, values } = cache.storage(l); // (1, Hkv, maxLength, D)
-    const maxLength = cache.maxLength;
-    const kd = keys.data as Float32Array;
-    const vd = values.data as Float32Array;
-    for (let h = 0; h < Hkv; h++) {
-      kd.set(s.kr.subarray(h * D, (h + 1) * D), keys.offset + (h * maxLength + past) * D);
-      vd.set(s.v.subarray(h * D, (h + 1) * D), values.offset + (h * maxLength + past) * D);
-    }
-    markWritten(kd);
-    markWritten(vd);
-    const cacheLayout = (data: Float32Array, offset: number) => ({ data, offset, batchStride: Hkv * maxLength * D, headStride: maxLength * D, rowStride: D });
-    be.attention({
-      q: { data: s.qr, offset: 0, batchStride: Hq * D, headStride: D, rowStride: D },
-      k: cacheLayout(kd, keys.offset),
-      v: cacheLayout(vd, values.offset),
-      mask: null,
-      batch: 1,
-      headsQ: Hq,
-      headsKV: Hkv,
-      tq: 1,
-      tk: past + 1,
-      headDim: D,
-      scale: 1 / Math.sqrt(D),
-      causal: true,
-      out: { data: s.y, offset: 0, batchStride: Hq * D, headStride: D, rowStride: Hq * D },
-    });
+    be.rope(s.q, heads.q, 1, heads.d, cosData, sinData, heads.q, interleaved, false, s.qr);
+    be.rope(s.k, heads.kv, 1, heads.d, cosData, sinData, heads.kv, interleaved, false, s.kr);
+    attendCached(cache, l, s.qr, s.kr, s.v, heads, 1 / Math.sqrt(heads.d), s.y);
     o(s.y, s.o);
-    be.binary('add', row(s.x, C), row(s.o, C), s.h);
+    be.binary('add', rowView(s.x, C), rowView(s.o, C), s.h);
     // MLP: x = h + down(act(gate(a)) * up(a)), a = norm(h)
     be.rmsNorm(s.h, p.postW, 1, C, p.postNorm.eps, s.a, s.rstd);
     gate(s.a, s.g);
     up(s.a, s.u);
-    be.unary(act, row(s.g, F), s.ga, 0);
-    be.binary('mul', row(s.ga, F), row(s.u, F), s.m);
+    be.unary(act, rowView(s.g, F), s.ga, 0);
+    be.binary('mul', rowView(s.ga, F), rowView(s.u, F), s.m);
     down(s.m, s.d);
-    be.binary('add', row(s.h, C), row(s.d, C), s.x);
+    be.binary('add', rowView(s.h, C), rowView(s.d, C), s.x);
     options.afterLayer?.();
   });
   cache.advance(1);

@@ -1,6 +1,6 @@
-// The llama decode step on raw rows (src/models/llama-decode.ts) against LlamaModel.forward
-// through the ops, which is its definition: the same logits bit for bit, step after step, for
-// every weight format it takes; and the ops for everything it does not take.
+// The decode steps on raw rows (src/models/llama-decode.ts, GPT-2's in src/models/gpt2.ts)
+// against their models' forward through the ops, which is their definition: the same logits bit
+// for bit, step after step, for every weight format they take; and the ops for everything else.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,9 +9,13 @@ import path from 'node:path';
 import * as S from '../../src/index.js';
 import { loadGgufLlama } from '../../src/models/gguf.js';
 import type { LlamaForCausalLM } from '../../src/models/llama.js';
+import type { CausalLM } from '../../src/models/types.js';
+import { type GPT2LMHeadModel, gpt2DecodeStep } from '../../src/models/gpt2.js';
+import { gpt2ToGguf, loadGgufGpt2 } from '../../src/models/gguf.js';
+import { writeGguf } from '../../src/io/gguf.js';
 import { llamaDecodeStep } from '../../src/models/llama-decode.js';
 import { applyLora } from '../../src/nn/lora.js';
-import { tinyLlama, writeTinyLlamaGguf } from '../helpers/tiny-llama-gguf.js';
+import { tinyByteLevelMetadata, tinyGpt2, tinyLlama, writeTinyLlamaGguf } from '../helpers/tiny-llama-gguf.js';
 import { maxAbsDiff } from '../helpers/op-test.js';
 
 const backends = S.nativeAvailable() ? (['reference', 'native'] as const) : (['reference'] as const);
@@ -23,7 +27,7 @@ const STEPS = 12;
  * `ops` passes each token's position as positionIds (the positions the model gives itself, whose
  * rotary tables are the same floats), which the decode step leaves to the ops.
  */
-function decode(model: LlamaForCausalLM, ops: boolean): S.Tensor[] {
+function decode(model: CausalLM, ops: boolean): S.Tensor[] {
   const cache = model.createCache(1, PROMPT.length + STEPS);
   const logits: S.Tensor[] = [];
   const step = (id: number) => {
@@ -110,4 +114,32 @@ describe('llama decode step', () => {
     applyLora(lm, { targets: ['q_proj'], rank: 2, alpha: 4 });
     assert.equal(S.noGrad(() => llamaDecodeStep(lm.model, one, { cache: lm.createCache(1, 4) })), null);
   });
+});
+
+describe('GPT-2 decode step', () => {
+  const formats = [
+    { name: 'Hugging Face layout, f32 (Conv1D weights read transposed)', model: () => tinyGpt2(11) },
+    ...(['q8_0', 'f16', 'f32'] as const).map((dtype) => ({
+      name: `GGUF ${dtype} (linear layout)`,
+      model: () => {
+        const file = path.join(dir, `tiny-gpt2-${dtype}.gguf`);
+        writeGguf(file, gpt2ToGguf(tinyGpt2(12), { dtype, tokenizerMetadata: tinyByteLevelMetadata(320) }));
+        return loadGgufGpt2(file).model;
+      },
+    })),
+  ];
+  for (const { name, model } of formats) {
+    test(`${name}: the same logits as the ops, bit for bit`, () => {
+      const lm = model() as GPT2LMHeadModel;
+      const one = S.fromArray(Int32Array.of(3), [1, 1], { dtype: 'i32' });
+      assert.ok(S.noGrad(() => gpt2DecodeStep(lm.transformer, one, { cache: lm.createCache(1, 4) })), 'the step takes this model');
+      for (const backend of backends) {
+        S.withBackend(backend, () => {
+          const fast = decode(lm, false);
+          const ops = decode(lm, true);
+          fast.forEach((l, i) => assert.equal(maxAbsDiff(l, ops[i]!), 0, `${backend}, position ${i}`));
+        });
+      }
+    });
+  }
 });
