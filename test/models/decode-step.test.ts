@@ -9,7 +9,7 @@ import path from 'node:path';
 import * as S from '../../src/index.js';
 import { loadGgufLlama } from '../../src/models/gguf.js';
 import type { LlamaForCausalLM } from '../../src/models/llama.js';
-import type { CausalLM } from '../../src/models/types.js';
+import type { CausalLM, KVCache } from '../../src/models/types.js';
 import { type GPT2LMHeadModel, gpt2DecodeStep } from '../../src/models/gpt2.js';
 import { gpt2ToGguf, loadGgufGpt2 } from '../../src/models/gguf.js';
 import { writeGguf } from '../../src/io/gguf.js';
@@ -43,6 +43,22 @@ function decode(model: CausalLM, ops: boolean): S.Tensor[] {
   return logits;
 }
 
+/**
+ * That `step` takes the model (it runs a first token instead of declining) and that decoding
+ * through it gives the ops' logits bit for bit, on every backend.
+ */
+function matchesOps(lm: CausalLM, step: (one: S.Tensor, cache: KVCache) => S.Tensor | null): void {
+  const one = S.fromArray(Int32Array.of(3), [1, 1], { dtype: 'i32' });
+  assert.ok(S.noGrad(() => step(one, lm.createCache(1, 4))), 'the step takes this model');
+  for (const backend of backends) {
+    S.withBackend(backend, () => {
+      const fast = decode(lm, false);
+      const ops = decode(lm, true);
+      fast.forEach((l, i) => assert.equal(maxAbsDiff(l, ops[i]!), 0, `${backend}, position ${i}`));
+    });
+  }
+}
+
 let dir: string;
 before(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'strata-llama-decode-'));
@@ -56,15 +72,7 @@ describe('llama decode step', () => {
       writeTinyLlamaGguf(file, tinyLlama(5), dtype);
       const { model } = loadGgufLlama(file);
       const lm = model as LlamaForCausalLM;
-      const one = S.fromArray(Int32Array.of(3), [1, 1], { dtype: 'i32' });
-      assert.ok(S.noGrad(() => llamaDecodeStep(lm.model, one, { cache: lm.createCache(1, 4) })), 'the step takes this model');
-      for (const backend of backends) {
-        S.withBackend(backend, () => {
-          const fast = decode(lm, false);
-          const ops = decode(lm, true);
-          fast.forEach((l, i) => assert.equal(maxAbsDiff(l, ops[i]!), 0, `${backend}, position ${i}`));
-        });
-      }
+      matchesOps(lm, (one, cache) => llamaDecodeStep(lm.model, one, { cache }));
     });
   }
 
@@ -77,15 +85,7 @@ describe('llama decode step', () => {
   for (const { name, overrides } of configs) {
     test(`${name}: the same logits as the ops, bit for bit`, () => {
       const lm = tinyLlama(9, overrides);
-      const one = S.fromArray(Int32Array.of(3), [1, 1], { dtype: 'i32' });
-      assert.ok(S.noGrad(() => llamaDecodeStep(lm.model, one, { cache: lm.createCache(1, 4) })), 'the step takes this model');
-      for (const backend of backends) {
-        S.withBackend(backend, () => {
-          const fast = decode(lm, false);
-          const ops = decode(lm, true);
-          fast.forEach((l, i) => assert.equal(maxAbsDiff(l, ops[i]!), 0, `${backend}, position ${i}`));
-        });
-      }
+      matchesOps(lm, (one, cache) => llamaDecodeStep(lm.model, one, { cache }));
     });
   }
 
@@ -131,15 +131,7 @@ describe('GPT-2 decode step', () => {
   for (const { name, model } of formats) {
     test(`${name}: the same logits as the ops, bit for bit`, () => {
       const lm = model() as GPT2LMHeadModel;
-      const one = S.fromArray(Int32Array.of(3), [1, 1], { dtype: 'i32' });
-      assert.ok(S.noGrad(() => gpt2DecodeStep(lm.transformer, one, { cache: lm.createCache(1, 4) })), 'the step takes this model');
-      for (const backend of backends) {
-        S.withBackend(backend, () => {
-          const fast = decode(lm, false);
-          const ops = decode(lm, true);
-          fast.forEach((l, i) => assert.equal(maxAbsDiff(l, ops[i]!), 0, `${backend}, position ${i}`));
-        });
-      }
+      matchesOps(lm, (one, cache) => gpt2DecodeStep(lm.transformer, one, { cache }));
     });
   }
 });
