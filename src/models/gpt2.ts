@@ -12,7 +12,7 @@
 // D head size, V vocab.
 
 import { StrataError } from '../errors.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 import { type LinearRowKernel, linear, linearRowKernel } from '../tensor/ops/linalg.js';
 import { gelu, relu, silu, tanh } from '../tensor/ops/elementwise.js';
 import { scaledDotProductAttention } from '../tensor/ops/attention.js';
@@ -28,7 +28,6 @@ import { decoderMask, decoderStep, positionTensor } from './decoder.js';
 import { attendCached, decodeCache, rowView, scratchRows } from './decode-rows.js';
 import type { UnaryOp } from '../backend/backend.js';
 import { backend } from '../backend/index.js';
-import { Tensor as TensorClass } from '../tensor/tensor.js';
 import { fromArray } from '../tensor/ops/creation.js';
 import type { CausalLM, DecoderForwardOptions, KVCache, ModelCard } from './types.js';
 import { DecoderForSequenceClassification, type LabelFields, parseLabelFields } from './heads.js';
@@ -462,5 +461,5 @@ export function gpt2DecodeStep(model: GPT2Model, ids: Tensor, options: DecoderFo
   cache.advance(1);
   const out = new Float32Array(C);
   be.layerNorm(s.x, plan.lnFRows.w, plan.lnFRows.b, 1, C, plan.lnFRows.eps, out, s.mean, s.rstd, null);
-  return new TensorClass(out, 'f32', [1, 1, C]);
+  return new Tensor(out, 'f32', [1, 1, C]);
 }

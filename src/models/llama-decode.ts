@@ -12,8 +12,7 @@
 // embeddings, and a sliding window only while the sequence fits in it. Anything else, and any
 // model whose modules were replaced or wrapped (LoRA) since, runs the ops.
 
-import type { Tensor } from '../tensor/tensor.js';
-import { Tensor as TensorClass } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 import type { UnaryOp } from '../backend/backend.js';
 import { backend } from '../backend/index.js';
 import { linearRowKernel, type LinearRowKernel } from '../tensor/ops/linalg.js';
@@ -139,5 +138,5 @@ export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: Decoder
   cache.advance(1);
   const out = new Float32Array(C);
   be.rmsNorm(s.x, plan.finalW, 1, C, plan.finalNorm.eps, out, s.rstd);
-  return new TensorClass(out, 'f32', [1, 1, C]);
+  return new Tensor(out, 'f32', [1, 1, C]);
 }
