@@ -1,5 +1,5 @@
-// Pieces shared by the decode steps that run one token of one sequence on raw rows
-// (./llama-decode.ts, ./gpt2-decode.ts): scratch rows, row views for the elementwise kernels, and
+// Pieces shared by the decode steps that run one new token a sequence on raw rows
+// (./llama-decode.ts, and GPT-2's in ./gpt2.ts): scratch rows, row views for the elementwise kernels, and
 // attention over a preallocated cache, each with the arguments the ops they stand in for pass.
 
 import type { FloatArray } from '../tensor/dtype.js';
@@ -10,26 +10,53 @@ import { markWritten } from '../tensor/version.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { PreallocatedKVCache } from './kv-cache.js';
 import type { DecoderForwardOptions } from './types.js';
+import { GEMM_SKINNY_ROWS } from '../backend/native.js';
 
 /** A contiguous row of n values as the elementwise kernels take it. */
 export const rowView = (data: FloatArray, n: number): View<FloatArray> => ({ data, shape: [n], strides: [1], offset: 0 });
 
-/** One zeroed row per name, of the given lengths. */
-export function scratchRows<K extends string>(sizes: Record<K, number>): Record<K, Float32Array> {
-  return Object.fromEntries(Object.entries<number>(sizes).map(([name, n]) => [name, new Float32Array(n)])) as Record<K, Float32Array>;
-}
+/**
+ * Sequences a decode step runs at once at most: up to this many rows a linear with f32 weights
+ * streams the weight unpacked (GEMM_SKINNY_ROWS), the call the step makes.
+ */
+export const MAX_DECODE_ROWS = GEMM_SKINNY_ROWS;
 
 /**
- * The cache of a forward a decode step can take: one token of one sequence, nothing recorded, a
+ * The cache of a forward a decode step can take: one new token for each of up to
+ * MAX_DECODE_ROWS sequences of the same length (beams, an unpadded batch), nothing recorded, a
  * preallocated cache with room, and none of the options that change what the ops compute (a
  * padding mask, position ids, input embeddings); null otherwise.
  */
 export function decodeCache(ids: Tensor, options: DecoderForwardOptions): PreallocatedKVCache | null {
   const cache = options.cache;
-  if (isGradEnabled() || !(cache instanceof PreallocatedKVCache) || cache.batch !== 1 || cache.remaining < 1) return null;
-  if (ids.ndim !== 2 || ids.shape[0] !== 1 || ids.shape[1] !== 1 || ids.dtype !== 'i32') return null;
+  if (isGradEnabled() || !(cache instanceof PreallocatedKVCache) || cache.remaining < 1) return null;
+  if (ids.ndim !== 2 || ids.shape[1] !== 1 || ids.dtype !== 'i32' || ids.shape[0] !== cache.batch || cache.batch > MAX_DECODE_ROWS) return null;
   if (options.attentionMask || options.positionIds || options.inputsEmbeds) return null;
   return cache;
+}
+
+/** Per-row scratch, one set for each number of rows a model has decoded. */
+export class ScratchByRows<K extends string> {
+  private readonly sets = new Map<number, Record<K, Float32Array>>();
+
+  constructor(private readonly sizes: Record<K, number>) {}
+
+  /** Rows for `b` sequences: each name's length times b. */
+  get(b: number): Record<K, Float32Array> {
+    let set = this.sets.get(b);
+    if (!set) {
+      set = Object.fromEntries(Object.entries<number>(this.sizes).map(([name, n]) => [name, new Float32Array(n * b)])) as Record<K, Float32Array>;
+      this.sets.set(b, set);
+    }
+    return set;
+  }
+}
+
+/** Rows of a (B, heads × D) operand inside a wider buffer: where row 0 starts and how far apart rows are. */
+export interface RowsOf {
+  readonly data: Float32Array;
+  readonly offset: number;
+  readonly stride: number;
 }
 
 /** Query heads, key/value heads and head size of one attention. */
@@ -40,39 +67,35 @@ export interface HeadShape {
 }
 
 /**
- * The new position's keys and values (heads.kv rows of heads.d each) written at cache.length of
- * layer `layer` (as KVCache.update writes them), then causal attention of the query rows over
- * positions 0..cache.length into out (heads.q rows), with no mask, as scaledDotProductAttention
- * runs it for one query.
+ * The new position's keys and values (heads.kv rows of heads.d for each of the cache's B
+ * sequences) written at cache.length of layer `layer` (as KVCache.update writes them), then causal
+ * attention of the queries (heads.q rows a sequence) over positions 0..cache.length into out
+ * (B, heads.q × D), with no mask, as scaledDotProductAttention runs it for one query a sequence.
  */
-export function attendCached(
-  cache: PreallocatedKVCache,
-  layer: number,
-  q: Float32Array,
-  k: Float32Array,
-  v: Float32Array,
-  heads: HeadShape,
-  scale: number,
-  out: Float32Array,
-): void {
-  const { keys, values } = cache.storage(layer); // (1, Hkv, maxLength, D)
-  const { maxLength, length: past } = cache;
+export function attendCached(cache: PreallocatedKVCache, layer: number, q: RowsOf, k: RowsOf, v: RowsOf, heads: HeadShape, scale: number, out: Float32Array): void {
+  const { keys, values } = cache.storage(layer); // (B, Hkv, maxLength, D)
+  const { maxLength, length: past, batch } = cache;
   const D = heads.d;
   const kd = keys.data as Float32Array;
   const vd = values.data as Float32Array;
-  for (let h = 0; h < heads.kv; h++) {
-    kd.set(k.subarray(h * D, (h + 1) * D), keys.offset + (h * maxLength + past) * D);
-    vd.set(v.subarray(h * D, (h + 1) * D), values.offset + (h * maxLength + past) * D);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads.kv; h++) {
+      const at = ((b * heads.kv + h) * maxLength + past) * D;
+      const ks = k.offset + b * k.stride + h * D;
+      const vs = v.offset + b * v.stride + h * D;
+      kd.set(k.data.subarray(ks, ks + D), keys.offset + at);
+      vd.set(v.data.subarray(vs, vs + D), values.offset + at);
+    }
   }
   markWritten(kd);
   markWritten(vd);
   const cached = (data: Float32Array, offset: number) => ({ data, offset, batchStride: heads.kv * maxLength * D, headStride: maxLength * D, rowStride: D });
   backend().attention({
-    q: { data: q, offset: 0, batchStride: heads.q * D, headStride: D, rowStride: D },
+    q: { data: q.data, offset: q.offset, batchStride: q.stride, headStride: D, rowStride: D },
     k: cached(kd, keys.offset),
     v: cached(vd, values.offset),
     mask: null,
-    batch: 1,
+    batch,
     headsQ: heads.q,
     headsKV: heads.kv,
     tq: 1,

@@ -25,7 +25,7 @@ import { ModuleGroup, ParamSource, Scope } from './weights.js';
 import { CrossAttentionStates } from './encoder-decoder.js';
 import { PreallocatedKVCache } from './kv-cache.js';
 import { decoderMask, decoderStep, positionTensor } from './decoder.js';
-import { attendCached, decodeCache, rowView, scratchRows } from './decode-rows.js';
+import { ScratchByRows, attendCached, decodeCache, rowView } from './decode-rows.js';
 import type { UnaryOp } from '../backend/backend.js';
 import { backend } from '../backend/index.js';
 import { fromArray } from '../tensor/ops/creation.js';
@@ -367,8 +367,8 @@ export function gpt2ForSequenceClassification(config: GPT2Config, source: ParamS
 }
 
 // ---------------------------------------------------------------------------------------------
-// GPT-2's decode step on raw rows: one token of one sequence with a preallocated cache and
-// nothing recorded runs the kernels GPT2Model.forward's ops call, with the same arguments in the
+// GPT-2's decode step on raw rows: one new token of each of up to 8 sequences of one length with
+// a preallocated cache and nothing recorded runs the kernels GPT2Model.forward's ops call, with the same arguments in the
 // same order (the same floats, tested bit for bit), without the Tensor objects and views between
 // them; see ./llama-decode.ts, which measured what that saves. Blocks with cross-attention, layer
 // norms or linears replaced since (LoRA), and what decodeCache turns away run the ops.
@@ -396,7 +396,7 @@ interface GPT2Plan {
   readonly blocks: readonly { ln1: NormRows; ln2: NormRows; kernels: readonly LinearRowKernel[] }[];
   readonly lnF: LayerNorm;
   readonly lnFRows: NormRows;
-  readonly scratch: Record<'x' | 'a' | 'qkv' | 'y' | 'o' | 'h' | 'f' | 'fa' | 'd' | 'mean' | 'rstd', Float32Array>;
+  readonly scratch: ScratchByRows<'x' | 'a' | 'qkv' | 'y' | 'o' | 'h' | 'f' | 'fa' | 'd' | 'mean' | 'rstd'>;
 }
 
 const gpt2Plans = new WeakMap<GPT2Model, GPT2Plan | null>();
@@ -419,7 +419,7 @@ function gpt2Plan(model: GPT2Model, config: GPT2Config): GPT2Plan | null {
   }
   const C = config.n_embd;
   const F = config.n_inner ?? 4 * C;
-  const scratch = scratchRows({ x: C, a: C, qkv: 3 * C, y: C, o: C, h: C, f: F, fa: F, d: C, mean: 1, rstd: 1 });
+  const scratch = new ScratchByRows({ x: C, a: C, qkv: 3 * C, y: C, o: C, h: C, f: F, fa: F, d: C, mean: 1, rstd: 1 });
   return { modules: model.h.map(blockModules), blocks, lnF: model.lnF, lnFRows, scratch };
 }
 
@@ -432,34 +432,36 @@ export function gpt2DecodeStep(model: GPT2Model, ids: Tensor, options: DecoderFo
   if (plan === undefined) gpt2Plans.set(model, (plan = gpt2Plan(model, config)));
   if (!plan || model.lnF !== plan.lnF || !model.h.every((b, i) => blockModules(b).every((m, j) => m === plan!.modules[i]![j]))) return null;
   const pos = fromArray(Int32Array.of(cache.length), [1, 1], { dtype: 'i32' }); // positionTensor of this step
-  const embedded = model.wte.forward(ids).add(embedding(model.wpe.weight, pos)); // (1, 1, C)
+  const embedded = model.wte.forward(ids).add(embedding(model.wpe.weight, pos)); // (B, 1, C)
   if (embedded.dtype !== 'f32' || !embedded.isContiguous) return null;
 
+  const B = cache.batch;
   const C = config.n_embd;
   const F = config.n_inner ?? 4 * C;
   const H = config.n_head;
   const heads = { q: H, kv: H, d: C / H };
   const act = ROW_ACTIVATIONS[config.activation_function];
   const be = backend();
-  const s = plan.scratch;
-  s.x.set((embedded.data as Float32Array).subarray(embedded.offset, embedded.offset + C));
+  const s = plan.scratch.get(B);
+  s.x.set((embedded.data as Float32Array).subarray(embedded.offset, embedded.offset + B * C));
   plan.blocks.forEach((p, l) => {
     const [cAttn, attnProj, cFc, mlpProj] = p.kernels as [LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel];
-    // h = x + c_proj(attention(split(c_attn(ln_1(x)))))
-    be.layerNorm(s.x, p.ln1.w, p.ln1.b, 1, C, p.ln1.eps, s.a, s.mean, s.rstd, null);
-    cAttn(s.a, s.qkv);
-    attendCached(cache, l, s.qkv.subarray(0, C), s.qkv.subarray(C, 2 * C), s.qkv.subarray(2 * C), heads, attentionScale(config, l), s.y);
-    attnProj(s.y, s.o);
-    be.binary('add', rowView(s.x, C), rowView(s.o, C), s.h);
+    // h = x + c_proj(attention(split(c_attn(ln_1(x))))): q, k and v are column ranges of each (3C) row
+    be.layerNorm(s.x, p.ln1.w, p.ln1.b, B, C, p.ln1.eps, s.a, s.mean, s.rstd, null);
+    cAttn(s.a, B, s.qkv);
+    const third = (i: number) => ({ data: s.qkv, offset: i * C, stride: 3 * C });
+    attendCached(cache, l, third(0), third(1), third(2), heads, attentionScale(config, l), s.y);
+    attnProj(s.y, B, s.o);
+    be.binary('add', rowView(s.x, B * C), rowView(s.o, B * C), s.h);
     // x = h + c_proj(act(c_fc(ln_2(h))))
-    be.layerNorm(s.h, p.ln2.w, p.ln2.b, 1, C, p.ln2.eps, s.a, s.mean, s.rstd, null);
-    cFc(s.a, s.f);
-    be.unary(act, rowView(s.f, F), s.fa, 0);
-    mlpProj(s.fa, s.d);
-    be.binary('add', rowView(s.h, C), rowView(s.d, C), s.x);
+    be.layerNorm(s.h, p.ln2.w, p.ln2.b, B, C, p.ln2.eps, s.a, s.mean, s.rstd, null);
+    cFc(s.a, B, s.f);
+    be.unary(act, rowView(s.f, B * F), s.fa, 0);
+    mlpProj(s.fa, B, s.d);
+    be.binary('add', rowView(s.h, B * C), rowView(s.d, B * C), s.x);
   });
   cache.advance(1);
-  const out = new Float32Array(C);
-  be.layerNorm(s.x, plan.lnFRows.w, plan.lnFRows.b, 1, C, plan.lnFRows.eps, out, s.mean, s.rstd, null);
-  return new Tensor(out, 'f32', [1, 1, C]);
+  const out = new Float32Array(B * C);
+  be.layerNorm(s.x, plan.lnFRows.w, plan.lnFRows.b, B, C, plan.lnFRows.eps, out, s.mean, s.rstd, null);
+  return new Tensor(out, 'f32', [B, 1, C]);
 }

@@ -1,5 +1,6 @@
-// A llama-family decode step on raw buffers: one new token of one sequence, a preallocated f32
-// cache, nothing recording gradients. It calls the backend kernels that LlamaModel.forward's ops
+// A llama-family decode step on raw buffers: one new token of each of up to 8 sequences of one
+// length (one sequence, beams, an unpadded batch), a preallocated f32 cache, nothing recording
+// gradients. It calls the backend kernels that LlamaModel.forward's ops
 // call, with the same arguments in the same order, so it gives the same floats (tested bit for
 // bit), but without the Tensor objects, views, checks and allocations between them: about 190
 // kernel calls a token, which cost more as JavaScript than as kernels in a process whose code is
@@ -20,7 +21,7 @@ import { denseFloat } from '../tensor/ops/common.js';
 import { ropeTables } from '../tensor/ops/rope.js';
 import { Linear, RMSNorm } from '../nn/layers.js';
 import type { DecoderForwardOptions } from './types.js';
-import { attendCached, decodeCache, rowView, scratchRows } from './decode-rows.js';
+import { ScratchByRows, attendCached, decodeCache, rowView } from './decode-rows.js';
 import type { LlamaConfig, LlamaModel } from './llama.js';
 
 const ACTIVATIONS: Record<LlamaConfig['hidden_act'], UnaryOp> = { silu: 'silu', gelu: 'gelu', gelu_pytorch_tanh: 'geluTanh', relu: 'relu' };
@@ -41,7 +42,7 @@ interface Plan {
   readonly layers: readonly LayerPlan[];
   readonly finalNorm: RMSNorm;
   readonly finalW: Float32Array;
-  readonly scratch: Record<'x' | 'a' | 'q' | 'k' | 'v' | 'qr' | 'kr' | 'y' | 'o' | 'h' | 'g' | 'u' | 'ga' | 'm' | 'd' | 'rstd', Float32Array>;
+  readonly scratch: ScratchByRows<'x' | 'a' | 'q' | 'k' | 'v' | 'qr' | 'kr' | 'y' | 'o' | 'h' | 'g' | 'u' | 'ga' | 'm' | 'd' | 'rstd'>;
 }
 
 const plans = new WeakMap<LlamaModel, Plan | null>();
@@ -70,7 +71,7 @@ function planFor(model: LlamaModel): Plan | null {
   const q = c.num_attention_heads * c.head_dim;
   const kv = c.num_key_value_heads * c.head_dim;
   const F = c.intermediate_size;
-  const scratch = scratchRows({ x: C, a: C, q, k: kv, v: kv, qr: q, kr: kv, y: q, o: C, h: C, g: F, u: F, ga: F, m: F, d: C, rstd: 1 });
+  const scratch = new ScratchByRows({ x: C, a: C, q, k: kv, v: kv, qr: q, kr: kv, y: q, o: C, h: C, g: F, u: F, ga: F, m: F, d: C, rstd: 1 });
   return { layers, finalNorm: model.norm, finalW: normWeight(model.norm), scratch };
 }
 
@@ -87,9 +88,9 @@ function current(model: LlamaModel, plan: Plan): boolean {
 }
 
 /**
- * LlamaModel.forward(ids, options) for one token of one sequence on raw buffers: the final-norm
- * hidden state (1, 1, C) and the cache advanced by one, or null (nothing done) when this call or
- * this model is not one the step covers.
+ * LlamaModel.forward(ids, options) for one new token of each of B sequences (decodeCache) on raw
+ * buffers: the final-norm hidden states (B, 1, C) and the cache advanced by one, or null (nothing
+ * done) when this call or this model is not one the step covers.
  */
 export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: DecoderForwardOptions): Tensor | null {
   const cache = decodeCache(ids, options);
@@ -99,15 +100,17 @@ export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: Decoder
   let plan = plans.get(model);
   if (plan === undefined) plans.set(model, (plan = planFor(model)));
   if (!plan || !current(model, plan)) return null;
-  const embedded = model.embedTokens.forward(ids); // (1, 1, C)
+  const embedded = model.embedTokens.forward(ids); // (B, 1, C)
   if (embedded.dtype !== 'f32' || !embedded.isContiguous) return null;
 
   const c = model.config;
+  const B = cache.batch;
   const [C, F] = [c.hidden_size, c.intermediate_size];
   const heads = { q: c.num_attention_heads, kv: c.num_key_value_heads, d: c.head_dim };
+  const [qRow, kvRow] = [heads.q * heads.d, heads.kv * heads.d];
   const be = backend();
-  const s = plan.scratch;
-  s.x.set((embedded.data as Float32Array).subarray(embedded.offset, embedded.offset + C));
+  const s = plan.scratch.get(B);
+  s.x.set((embedded.data as Float32Array).subarray(embedded.offset, embedded.offset + B * C));
   const { cos, sin } = ropeTables(1, heads.d, { offset: cache.length, invFreq: model.rope.invFreq, linearScale: model.rope.linearScale });
   const cosData = cos.data as Float32Array;
   const sinData = sin.data as Float32Array;
@@ -116,27 +119,28 @@ export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: Decoder
   plan.layers.forEach((p, l) => {
     const [q, k, v, o, gate, up, down] = p.kernels as [LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel];
     // attention: h = x + o_proj(attention(rope(q_proj(a)), cache + rope(k_proj(a)), cache + v_proj(a))), a = norm(x)
-    be.rmsNorm(s.x, p.inputW, 1, C, p.inputNorm.eps, s.a, s.rstd);
-    q(s.a, s.q);
-    k(s.a, s.k);
-    v(s.a, s.v);
-    be.rope(s.q, heads.q, 1, heads.d, cosData, sinData, heads.q, interleaved, false, s.qr);
-    be.rope(s.k, heads.kv, 1, heads.d, cosData, sinData, heads.kv, interleaved, false, s.kr);
-    attendCached(cache, l, s.qr, s.kr, s.v, heads, 1 / Math.sqrt(heads.d), s.y);
-    o(s.y, s.o);
-    be.binary('add', rowView(s.x, C), rowView(s.o, C), s.h);
+    be.rmsNorm(s.x, p.inputW, B, C, p.inputNorm.eps, s.a, s.rstd);
+    q(s.a, B, s.q);
+    k(s.a, B, s.k);
+    v(s.a, B, s.v);
+    be.rope(s.q, B * heads.q, 1, heads.d, cosData, sinData, B * heads.q, interleaved, false, s.qr);
+    be.rope(s.k, B * heads.kv, 1, heads.d, cosData, sinData, B * heads.kv, interleaved, false, s.kr);
+    const rows = (data: Float32Array, stride: number) => ({ data, offset: 0, stride });
+    attendCached(cache, l, rows(s.qr, qRow), rows(s.kr, kvRow), rows(s.v, kvRow), heads, 1 / Math.sqrt(heads.d), s.y);
+    o(s.y, B, s.o);
+    be.binary('add', rowView(s.x, B * C), rowView(s.o, B * C), s.h);
     // MLP: x = h + down(act(gate(a)) * up(a)), a = norm(h)
-    be.rmsNorm(s.h, p.postW, 1, C, p.postNorm.eps, s.a, s.rstd);
-    gate(s.a, s.g);
-    up(s.a, s.u);
-    be.unary(act, rowView(s.g, F), s.ga, 0);
-    be.binary('mul', rowView(s.ga, F), rowView(s.u, F), s.m);
-    down(s.m, s.d);
-    be.binary('add', rowView(s.h, C), rowView(s.d, C), s.x);
+    be.rmsNorm(s.h, p.postW, B, C, p.postNorm.eps, s.a, s.rstd);
+    gate(s.a, B, s.g);
+    up(s.a, B, s.u);
+    be.unary(act, rowView(s.g, B * F), s.ga, 0);
+    be.binary('mul', rowView(s.ga, B * F), rowView(s.u, B * F), s.m);
+    down(s.m, B, s.d);
+    be.binary('add', rowView(s.h, B * C), rowView(s.d, B * C), s.x);
     options.afterLayer?.();
   });
   cache.advance(1);
-  const out = new Float32Array(C);
-  be.rmsNorm(s.x, plan.finalW, 1, C, plan.finalNorm.eps, out, s.rstd);
-  return new Tensor(out, 'f32', [1, 1, C]);
+  const out = new Float32Array(B * C);
+  be.rmsNorm(s.x, plan.finalW, B, C, plan.finalNorm.eps, out, s.rstd);
+  return new Tensor(out, 'f32', [B, 1, C]);
 }

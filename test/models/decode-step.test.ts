@@ -23,23 +23,24 @@ const PROMPT = [1, 17, 93, 250, 4, 61];
 const STEPS = 12;
 
 /**
- * Logits of PROMPT token by token and then STEPS greedy tokens, one (1, 1) forward at a time.
- * `ops` passes each token's position as positionIds (the positions the model gives itself, whose
- * rotary tables are the same floats), which the decode step leaves to the ops.
+ * Logits of `rows` sequences (PROMPT, then PROMPT shifted for each further row) token by token
+ * and then STEPS greedy tokens, one (rows, 1) forward at a time. `ops` passes each token's
+ * position as positionIds (the positions the model gives itself, whose rotary tables are the same
+ * floats), which the decode step leaves to the ops.
  */
-function decode(model: CausalLM, ops: boolean): S.Tensor[] {
-  const cache = model.createCache(1, PROMPT.length + STEPS);
+function decode(model: CausalLM, ops: boolean, rows = 1): S.Tensor[] {
+  const cache = model.createCache(rows, PROMPT.length + STEPS);
   const logits: S.Tensor[] = [];
-  const step = (id: number) => {
-    const ids = S.fromArray(Int32Array.of(id), [1, 1], { dtype: 'i32' });
-    const positionIds = ops ? S.fromArray(Int32Array.of(cache.length), [1, 1], { dtype: 'i32' }) : undefined;
-    const l = S.noGrad(() => model.forward(ids, { cache, positionIds }));
+  const step = (ids: number[]) => {
+    const t = S.fromArray(Int32Array.from(ids), [rows, 1], { dtype: 'i32' });
+    const positionIds = ops ? S.fromArray(new Int32Array(rows).fill(cache.length), [rows, 1], { dtype: 'i32' }) : undefined;
+    const l = S.noGrad(() => model.forward(t, { cache, positionIds })); // (rows, 1, V)
     logits.push(l);
     return l;
   };
   let last: S.Tensor | null = null;
-  for (const id of PROMPT) last = step(id);
-  for (let i = 0; i < STEPS; i++) last = step(last!.argmax(-1).toArray()[0]!);
+  for (const id of PROMPT) last = step(Array.from({ length: rows }, (_, r) => (id + 7 * r) % 300));
+  for (let i = 0; i < STEPS; i++) last = step(last!.argmax(-1).toArray());
   return logits;
 }
 
@@ -51,11 +52,14 @@ function matchesOps(lm: CausalLM, step: (one: S.Tensor, cache: KVCache) => S.Ten
   const one = S.fromArray(Int32Array.of(3), [1, 1], { dtype: 'i32' });
   assert.ok(S.noGrad(() => step(one, lm.createCache(1, 4))), 'the step takes this model');
   for (const backend of backends) {
-    S.withBackend(backend, () => {
-      const fast = decode(lm, false);
-      const ops = decode(lm, true);
-      fast.forEach((l, i) => assert.equal(maxAbsDiff(l, ops[i]!), 0, `${backend}, position ${i}`));
-    });
+    // one sequence, and three at once (beams, an unpadded batch)
+    for (const rows of [1, 3]) {
+      S.withBackend(backend, () => {
+        const fast = decode(lm, false, rows);
+        const ops = decode(lm, true, rows);
+        fast.forEach((l, i) => assert.equal(maxAbsDiff(l, ops[i]!), 0, `${backend}, ${rows} row(s), position ${i}`));
+      });
+    }
   }
 }
 
@@ -99,6 +103,10 @@ describe('llama decode step', () => {
     assert.ok(stepOf(one, { cache: cache() }), 'one token of one sequence with a cache');
     assert.equal(stepOf(one, {}), null, 'no cache');
     assert.equal(stepOf(S.fromArray(Int32Array.of(3, 4), [1, 2], { dtype: 'i32' }), { cache: cache() }), null, 'two tokens');
+    const column = (rows: number) => S.fromArray(new Int32Array(rows).fill(3), [rows, 1], { dtype: 'i32' });
+    assert.ok(stepOf(column(8), { cache: lm.createCache(8, 4) }), 'eight sequences');
+    assert.equal(stepOf(column(9), { cache: lm.createCache(9, 4) }), null, 'nine sequences (a linear would take a packed weight)');
+    assert.equal(stepOf(column(2), { cache: cache() }), null, 'ids and cache of different batch sizes');
     assert.equal(stepOf(one, { cache: cache(), positionIds: S.fromArray(Int32Array.of(0), [1, 1], { dtype: 'i32' }) }), null, 'position ids');
     assert.equal(S.enableGrad(() => llamaDecodeStep(lm.model, one, { cache: cache() })), null, 'gradients enabled');
     const parallel = tinyLlama(7, { parallel_block: true });

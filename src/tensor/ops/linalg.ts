@@ -159,40 +159,41 @@ function linearWith(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, 
   return x.ndim === 2 ? y : reshape(y, [...lead, weight.shape[0]!]);
 }
 
-/** out (N) = linear(x, weight, bias) for one row x (K) of f32; see linearRowKernel. */
-export type LinearRowKernel = (x: Float32Array, out: Float32Array) => void;
+/** out (M, N) = linear(x, weight, bias) for M contiguous rows x (M, K) of f32; see linearRowKernel. */
+export type LinearRowKernel = (x: Float32Array, m: number, out: Float32Array) => void;
 
 /**
- * The backend calls that linear(x, weight, bias) makes for one row of f32 activations when
- * nothing records gradients, with linearWith's arguments (so its floats), for code that holds raw
- * rows (a decode step, src/models/llama-decode.ts); null for operands it would treat otherwise.
- * The calls read the weight's and bias's storage when made, so in-place writes are seen.
+ * The backend calls that linear(x, weight, bias) makes for up to GEMM_SKINNY_ROWS rows of f32
+ * activations when nothing records gradients, with linearWith's arguments (so its floats), for
+ * code that holds raw rows (a decode step, src/models/llama-decode.ts); null for operands it
+ * would treat otherwise. The calls read the weight's and bias's storage when made, so in-place
+ * writes are seen. More rows would take a packed weight: callers keep m <= GEMM_SKINNY_ROWS.
  */
 export function linearRowKernel(weight: Tensor, bias: Tensor | null): LinearRowKernel | null {
   if (weight.ndim !== 2) return null;
   const [n, k] = weight.shape as [number, number];
   if (bias && (bias.dtype !== 'f32' || bias.ndim !== 1 || bias.shape[0] !== n || !bias.isContiguous)) return null;
-  const b = bias ? denseFloat(bias) as Float32Array : undefined;
+  const b = bias ? (denseFloat(bias) as Float32Array) : undefined;
   const weights = weightKernel(weight); // block-quantized or frozen f16/bf16: matmul's weight kernel, then + bias
   if (weights) {
-    if (!b) return (x, out) => weights(x, 1, out);
-    const scratch = new Float32Array(n);
-    const row = (data: Float32Array) => ({ data, shape: [n], strides: [1], offset: 0 });
-    return (x, out) => {
-      weights(x, 1, scratch);
-      backend().binary('add', row(scratch), row(b), out);
+    if (!b) return weights;
+    const scratch = new Float32Array(n * GEMM_SKINNY_ROWS);
+    return (x, m, out) => {
+      weights(x, m, scratch);
+      // y.add(bias): the bias broadcast over the rows
+      backend().binary('add', { data: scratch, shape: [m, n], strides: [n, 1], offset: 0 }, { data: b, shape: [m, n], strides: [0, 1], offset: 0 }, out);
     };
   }
   if (weight.dtype !== 'f32') return null;
-  // one row streams the weight (prepackable notes it, so no packed copy is kept): the GEMM on W^T,
-  // with the bias as the output's start when there is one (biasedGemm)
+  // a few rows stream the weight (prepackable notes it, so no packed copy is kept): the GEMM on
+  // W^T, with the bias as the output's start when there is one (biasedGemm)
   noteStreamed(weight);
   const wt = operand(transpose(weight, 0, 1), []);
   if (!wt) return null;
-  return (x, out) => {
+  return (x, m, out) => {
     const xa: MatOperand = { data: x, offset: 0, ld: k, trans: false, batchStride: 0 };
-    if (b) backend().matmul(xa, wt, out, 1, n, k, 1, false, undefined, b);
-    else backend().matmul(xa, wt, out, 1, n, k, 1);
+    if (b) backend().matmul(xa, wt, out, m, n, k, 1, false, undefined, b);
+    else backend().matmul(xa, wt, out, m, n, k, 1);
   };
 }
 
