@@ -1,6 +1,7 @@
 // Pieces shared by the decode steps that run one new token a sequence on raw rows
-// (./llama-decode.ts, and GPT-2's in ./gpt2.ts): scratch rows, row views for the elementwise kernels, and
-// attention over a preallocated cache, each with the arguments the ops they stand in for pass.
+// (./llama-decode.ts, and GPT-2's in ./gpt2.ts): which calls they may take, scratch rows, row
+// views for the elementwise kernels, and attention over a preallocated cache, each with the
+// arguments the ops they stand in for pass.
 
 import type { FloatArray } from '../tensor/dtype.js';
 import type { View } from '../backend/backend.js';
