@@ -22,6 +22,8 @@ export class PreallocatedKVCache implements KVCache {
   private keys: Tensor[];
   private values: Tensor[];
   private rows: number;
+  /** The buffers a reorder moved away from, reused by the next reorder to the same row count. */
+  private spare: { rows: number; keys: Tensor[]; values: Tensor[] } | null = null;
 
   constructor(
     readonly layers: number,
@@ -91,19 +93,34 @@ export class PreallocatedKVCache implements KVCache {
     for (const r of rows) {
       if (!Number.isInteger(r) || r < 0 || r >= this.rows) throw new StrataError('index', 'KVCache.reorder', `row ${r} is out of range [0, ${this.rows})`);
     }
-    const keys = this.allocate(rows.length);
-    const values = this.allocate(rows.length);
-    if (this.length > 0) {
+    // Beam search reorders every step: the previous buffers of the same row count are reused (only
+    // positions [0, length) are copied and ever read), and each head's used positions of a row
+    // are one contiguous block. A view an update returned before a reorder may therefore show
+    // other rows later; attention reads those views at once.
+    const n = rows.length;
+    const target = this.spare && this.spare.rows === n ? this.spare : { rows: n, keys: this.allocate(n), values: this.allocate(n) };
+    const head = this.maxLength * this.headDim;
+    const row = this.headsKV * head;
+    const used = this.length * this.headDim;
+    if (used > 0) {
       for (let l = 0; l < this.layers; l++) {
-        rows.forEach((r, i) => {
-          writeAt(keys[l]!.slice(0, i, i + 1), this.keys[l]!.slice(0, r, r + 1).slice(2, 0, this.length), 0);
-          writeAt(values[l]!.slice(0, i, i + 1), this.values[l]!.slice(0, r, r + 1).slice(2, 0, this.length), 0);
-        });
+        for (const [from, to] of [
+          [this.keys[l]!, target.keys[l]!],
+          [this.values[l]!, target.values[l]!],
+        ] as const) {
+          const src = from.data as Float32Array;
+          const dst = to.data as Float32Array;
+          rows.forEach((r, i) => {
+            for (let h = 0; h < this.headsKV; h++) dst.set(src.subarray(r * row + h * head, r * row + h * head + used), i * row + h * head);
+          });
+          markWritten(dst);
+        }
       }
     }
-    this.keys = keys;
-    this.values = values;
-    this.rows = rows.length;
+    this.spare = { rows: this.rows, keys: this.keys, values: this.values };
+    this.keys = target.keys;
+    this.values = target.values;
+    this.rows = n;
   }
 
   reset(): void {

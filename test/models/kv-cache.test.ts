@@ -41,6 +41,31 @@ describe('PreallocatedKVCache', () => {
     assert.throws(() => cache.reorder([1]), /row 1 is out of range/);
   });
 
+  test('reorders to the same row count, step after step, keep every row right (buffers are reused)', () => {
+    // each step: every row appends one position holding (its id at that step), then rows are
+    // permuted; the cache must then hold, for each row, the history of the row it came from
+    const cache = new S.PreallocatedKVCache(2, 3, 2, 8, 2);
+    let history: number[][] = [[], [], []];
+    const orders = [[2, 0, 0], [1, 1, 2], [0, 2, 1], [2, 2, 2], [1, 0, 2]];
+    orders.forEach((order, step) => {
+      const vals = [0, 1, 2].map((b) => 10 * step + b);
+      const k = S.cat(vals.map((x) => S.full([1, 2, 1, 2], x)), 0); // (3, 2, 1, 2)
+      for (let l = 0; l < 2; l++) cache.update(l, k, k.add(100));
+      cache.advance(1);
+      history = history.map((h, b) => [...h, vals[b]!]);
+      cache.reorder(order);
+      history = order.map((r) => history[r]!);
+      const probe = S.zeros([3, 2, 1, 2]);
+      for (let l = 0; l < 2; l++) {
+        const { k: keys, v: values } = cache.update(l, probe, probe); // positions [0, step + 2)
+        // (row, head, position, D): the row's history, then the probe's zeros
+        const want = (add: number) => history.flatMap((h) => [0, 1].flatMap(() => h.flatMap((x) => [x + add, x + add]).concat([0, 0])));
+        assert.deepEqual(keys.toArray(), want(0), `step ${step}, layer ${l}, keys`);
+        assert.deepEqual(values.toArray(), want(100), `step ${step}, layer ${l}, values`);
+      }
+    });
+  });
+
   test('bad arguments are StrataErrors', () => {
     assert.throws(() => new S.PreallocatedKVCache(1, 0, 1, 4, 2), /batch must be a positive integer/);
     const cache = new S.PreallocatedKVCache(1, 1, 1, 4, 2);
