@@ -12,6 +12,9 @@ import type { Tensor } from '../tensor/tensor.js';
 import { PreallocatedKVCache } from './kv-cache.js';
 import type { DecoderForwardOptions } from './types.js';
 import { GEMM_SKINNY_ROWS } from '../backend/native.js';
+import { denseFloat } from '../tensor/ops/common.js';
+import { LayerNorm, RMSNorm } from '../nn/layers.js';
+import type { Module } from '../nn/module.js';
 
 /** A contiguous row of n values as the elementwise kernels take it. */
 export const rowView = (data: FloatArray, n: number): View<FloatArray> => ({ data, shape: [n], strides: [1], offset: 0 });
@@ -34,6 +37,34 @@ export function decodeCache(ids: Tensor, options: DecoderForwardOptions): Preall
   if (ids.ndim !== 2 || ids.shape[1] !== 1 || ids.dtype !== 'i32' || ids.shape[0] !== cache.batch || cache.batch > MAX_DECODE_ROWS) return null;
   if (options.attentionMask || options.positionIds || options.inputsEmbeds) return null;
   return cache;
+}
+
+/** out (rows, cols) = a norm module's forward of x (rows, cols); see normKernel. */
+export type NormKernel = (x: Float32Array, rows: number, out: Float32Array) => void;
+
+/**
+ * The backend call a plain RMSNorm's or LayerNorm's forward makes for up to MAX_DECODE_ROWS rows,
+ * with its arguments (weights of f32 read in place), or null for any other module or dtype.
+ */
+export function normKernel(norm: Module): NormKernel | null {
+  const f32 = (t: Tensor | null) => t === null || (t.dtype === 'f32' && t.ndim === 1 && t.isContiguous);
+  const rows = (t: Tensor) => denseFloat(t) as Float32Array;
+  const mean = new Float32Array(MAX_DECODE_ROWS);
+  const rstd = new Float32Array(MAX_DECODE_ROWS);
+  if (Object.getPrototypeOf(norm) === RMSNorm.prototype) {
+    const n = norm as RMSNorm;
+    if (!f32(n.weight)) return null;
+    const w = rows(n.weight);
+    return (x, r, out) => backend().rmsNorm(x, w, r, w.length, n.eps, out, rstd);
+  }
+  if (Object.getPrototypeOf(norm) === LayerNorm.prototype) {
+    const n = norm as LayerNorm;
+    if (!f32(n.weight) || !f32(n.bias)) return null;
+    const w = rows(n.weight);
+    const b = n.bias ? rows(n.bias) : null;
+    return (x, r, out) => backend().layerNorm(x, w, b, r, w.length, n.eps, out, mean, rstd, null);
+  }
+  return null;
 }
 
 /** Per-row scratch, one set for each number of rows a model has decoded. */

@@ -19,13 +19,13 @@ import { scaledDotProductAttention } from '../tensor/ops/attention.js';
 import { embedding } from '../tensor/ops/indexing.js';
 import { split } from '../tensor/ops/join.js';
 import { Module } from '../nn/module.js';
-import { type Embedding, LayerNorm } from '../nn/layers.js';
+import type { Embedding, LayerNorm } from '../nn/layers.js';
 import { ConfigReader, type JsonObject } from '../io/config.js';
 import { ModuleGroup, ParamSource, Scope } from './weights.js';
 import { CrossAttentionStates } from './encoder-decoder.js';
 import { PreallocatedKVCache } from './kv-cache.js';
 import { decoderMask, decoderStep, positionTensor } from './decoder.js';
-import { ScratchByRows, attendCached, decodeCache, rowView } from './decode-rows.js';
+import { type NormKernel, ScratchByRows, attendCached, decodeCache, normKernel, rowView } from './decode-rows.js';
 import type { UnaryOp } from '../backend/backend.js';
 import { backend } from '../backend/index.js';
 import { fromArray } from '../tensor/ops/creation.js';
@@ -375,28 +375,13 @@ export function gpt2ForSequenceClassification(config: GPT2Config, source: ParamS
 
 const ROW_ACTIVATIONS: Record<GPT2Activation, UnaryOp> = { gelu_new: 'geluTanh', gelu_pytorch_tanh: 'geluTanh', gelu: 'gelu', relu: 'relu', silu: 'silu', tanh: 'tanh' };
 
-interface NormRows {
-  readonly w: Float32Array;
-  readonly b: Float32Array | null;
-  readonly eps: number;
-}
-
-/** A LayerNorm's weight and bias as the norm op reads them, or null when the step cannot pass them. */
-function normRows(n: LayerNorm): NormRows | null {
-  if (Object.getPrototypeOf(n) !== LayerNorm.prototype) return null;
-  const ok = (t: Tensor | null) => t === null || (t.dtype === 'f32' && t.ndim === 1 && t.isContiguous);
-  if (!ok(n.weight) || !ok(n.bias)) return null;
-  const rows = (t: Tensor) => (t.data as Float32Array).subarray(t.offset, t.offset + t.size);
-  return { w: rows(n.weight), b: n.bias ? rows(n.bias) : null, eps: n.eps };
-}
-
 interface GPT2Plan {
   /** every block's modules the step reads, in order: ln_1, c_attn, attn c_proj, ln_2, c_fc, mlp c_proj */
   readonly modules: readonly (readonly Module[])[];
-  readonly blocks: readonly { ln1: NormRows; ln2: NormRows; kernels: readonly LinearRowKernel[] }[];
+  readonly blocks: readonly { ln1: NormKernel; ln2: NormKernel; kernels: readonly LinearRowKernel[] }[];
   readonly lnF: LayerNorm;
-  readonly lnFRows: NormRows;
-  readonly scratch: ScratchByRows<'x' | 'a' | 'qkv' | 'y' | 'o' | 'h' | 'f' | 'fa' | 'd' | 'mean' | 'rstd'>;
+  readonly lnFKernel: NormKernel;
+  readonly scratch: ScratchByRows<'x' | 'a' | 'qkv' | 'y' | 'o' | 'h' | 'f' | 'fa' | 'd'>;
 }
 
 const gpt2Plans = new WeakMap<GPT2Model, GPT2Plan | null>();
@@ -405,12 +390,12 @@ const blockModules = (b: GPT2Block): Module[] => [b.ln1, b.attn.cAttn, b.attn.cP
 
 function gpt2Plan(model: GPT2Model, config: GPT2Config): GPT2Plan | null {
   if (config.add_cross_attention) return null;
-  const lnFRows = normRows(model.lnF);
-  if (!lnFRows) return null;
+  const lnFKernel = normKernel(model.lnF);
+  if (!lnFKernel) return null;
   const blocks: GPT2Plan['blocks'][number][] = [];
   for (const block of model.h) {
-    const ln1 = normRows(block.ln1);
-    const ln2 = normRows(block.ln2);
+    const ln1 = normKernel(block.ln1);
+    const ln2 = normKernel(block.ln2);
     const convs = [block.attn.cAttn, block.attn.cProj, block.mlp.cFc, block.mlp.cProj];
     if (!ln1 || !ln2 || !convs.every((m) => Object.getPrototypeOf(m) === Conv1D.prototype)) return null;
     const kernels = convs.map((m) => m.rowKernel());
@@ -419,8 +404,8 @@ function gpt2Plan(model: GPT2Model, config: GPT2Config): GPT2Plan | null {
   }
   const C = config.n_embd;
   const F = config.n_inner ?? 4 * C;
-  const scratch = new ScratchByRows({ x: C, a: C, qkv: 3 * C, y: C, o: C, h: C, f: F, fa: F, d: C, mean: 1, rstd: 1 });
-  return { modules: model.h.map(blockModules), blocks, lnF: model.lnF, lnFRows, scratch };
+  const scratch = new ScratchByRows({ x: C, a: C, qkv: 3 * C, y: C, o: C, h: C, f: F, fa: F, d: C });
+  return { modules: model.h.map(blockModules), blocks, lnF: model.lnF, lnFKernel, scratch };
 }
 
 /** GPT2Model.forward(ids, options) on raw rows, or null (nothing done) when the step does not cover the call. */
@@ -447,14 +432,14 @@ export function gpt2DecodeStep(model: GPT2Model, ids: Tensor, options: DecoderFo
   plan.blocks.forEach((p, l) => {
     const [cAttn, attnProj, cFc, mlpProj] = p.kernels as [LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel];
     // h = x + c_proj(attention(split(c_attn(ln_1(x))))): q, k and v are column ranges of each (3C) row
-    be.layerNorm(s.x, p.ln1.w, p.ln1.b, B, C, p.ln1.eps, s.a, s.mean, s.rstd, null);
+    p.ln1(s.x, B, s.a);
     cAttn(s.a, B, s.qkv);
     const third = (i: number) => ({ data: s.qkv, offset: i * C, stride: 3 * C });
     attendCached(cache, l, third(0), third(1), third(2), heads, attentionScale(config, l), s.y);
     attnProj(s.y, B, s.o);
     be.binary('add', rowView(s.x, B * C), rowView(s.o, B * C), s.h);
     // x = h + c_proj(act(c_fc(ln_2(h))))
-    be.layerNorm(s.h, p.ln2.w, p.ln2.b, B, C, p.ln2.eps, s.a, s.mean, s.rstd, null);
+    p.ln2(s.h, B, s.a);
     cFc(s.a, B, s.f);
     be.unary(act, rowView(s.f, B * F), s.fa, 0);
     mlpProj(s.fa, B, s.d);
@@ -462,6 +447,6 @@ export function gpt2DecodeStep(model: GPT2Model, ids: Tensor, options: DecoderFo
   });
   cache.advance(1);
   const out = new Float32Array(B * C);
-  be.layerNorm(s.x, plan.lnFRows.w, plan.lnFRows.b, B, C, plan.lnFRows.eps, out, s.mean, s.rstd, null);
+  plan.lnFKernel(s.x, B, out);
   return new Tensor(out, 'f32', [B, 1, C]);
 }

@@ -8,53 +8,54 @@
 // the 133 MB Q8_0 bench model, 128 tokens in a fresh process, 2 threads: 116–135 tok/s through the
 // ops, 247–268 on this path.
 //
-// The family's common shape takes it: plain linears (any weight format linear takes, f32 biases),
-// RMSNorm with f32 weights, the sequential block, no padding mask, position ids or input
-// embeddings, and a sliding window only while the sequence fits in it. Anything else, and any
-// model whose modules were replaced or wrapped (LoRA) since, runs the ops.
+// The family takes it with plain linears (any weight format linear takes, f32 biases), plain
+// RMSNorm or LayerNorm modules with f32 weights, sequential or parallel blocks, no padding mask,
+// position ids or input embeddings, and a sliding window only while the sequence fits in it.
+// Anything else, and any model whose modules were replaced or wrapped (LoRA) since, runs the ops.
 
 import { Tensor } from '../tensor/tensor.js';
 import type { UnaryOp } from '../backend/backend.js';
 import { backend } from '../backend/index.js';
 import { linearRowKernel, type LinearRowKernel } from '../tensor/ops/linalg.js';
-import { denseFloat } from '../tensor/ops/common.js';
 import { ropeTables } from '../tensor/ops/rope.js';
-import { Linear, RMSNorm } from '../nn/layers.js';
+import { Linear } from '../nn/layers.js';
+import type { Module } from '../nn/module.js';
 import type { DecoderForwardOptions } from './types.js';
-import { ScratchByRows, attendCached, decodeCache, rowView } from './decode-rows.js';
+import { type NormKernel, ScratchByRows, attendCached, decodeCache, normKernel, rowView } from './decode-rows.js';
 import type { LlamaConfig, LlamaModel } from './llama.js';
 
 const ACTIVATIONS: Record<LlamaConfig['hidden_act'], UnaryOp> = { silu: 'silu', gelu: 'gelu', gelu_pytorch_tanh: 'geluTanh', relu: 'relu' };
 
 interface LayerPlan {
-  readonly inputNorm: RMSNorm;
-  readonly postNorm: RMSNorm;
-  /** the norms' weights as the norm op reads them (views of their storage) */
-  readonly inputW: Float32Array;
-  readonly postW: Float32Array;
-  /** q, k, v, o, gate, up, down: the Linear modules and the calls linear makes for them */
-  readonly linears: readonly Linear[];
+  /** the modules the plan reads, to tell whether the model still has them: the norms, then q, k, v, o, gate, up, down */
+  readonly modules: readonly Module[];
+  readonly inputNorm: NormKernel;
+  /** null in a parallel block, whose attention and MLP both read inputNorm's output */
+  readonly postNorm: NormKernel | null;
+  /** q, k, v, o, gate, up, down: the calls their linears make */
   readonly kernels: readonly LinearRowKernel[];
 }
 
 /** A model's weights as the step reads them, and its scratch rows (reused from token to token). */
 interface Plan {
   readonly layers: readonly LayerPlan[];
-  readonly finalNorm: RMSNorm;
-  readonly finalW: Float32Array;
-  readonly scratch: ScratchByRows<'x' | 'a' | 'q' | 'k' | 'v' | 'qr' | 'kr' | 'y' | 'o' | 'h' | 'g' | 'u' | 'ga' | 'm' | 'd' | 'rstd'>;
+  readonly final: Module;
+  readonly finalNorm: NormKernel;
+  readonly scratch: ScratchByRows<'x' | 'a' | 'b' | 'q' | 'k' | 'v' | 'qr' | 'kr' | 'y' | 'o' | 'h' | 'g' | 'u' | 'ga' | 'm' | 'd'>;
 }
 
 const plans = new WeakMap<LlamaModel, Plan | null>();
 
-const normWeight = (n: RMSNorm): Float32Array => denseFloat(n.weight) as Float32Array;
-
-const isRmsNorm = (n: unknown): n is RMSNorm =>
-  n instanceof RMSNorm && Object.getPrototypeOf(n) === RMSNorm.prototype && n.weight.dtype === 'f32' && n.weight.isContiguous;
+function layerModules(layer: LlamaModel['layers'][number]): Module[] {
+  const { qProj, kProj, vProj, oProj } = layer.selfAttn;
+  const { gateProj, upProj, downProj } = layer.mlp;
+  return [layer.inputLayernorm, ...(layer.postAttentionLayernorm ? [layer.postAttentionLayernorm] : []), qProj, kProj, vProj, oProj, gateProj, upProj, downProj];
+}
 
 function planFor(model: LlamaModel): Plan | null {
   const c = model.config;
-  if (c.parallel_block || c.norm_type !== 'rms_norm' || !isRmsNorm(model.norm)) return null;
+  const finalNorm = normKernel(model.norm);
+  if (!finalNorm) return null;
   const layers: LayerPlan[] = [];
   for (const layer of model.layers) {
     const { qProj, kProj, vProj, oProj } = layer.selfAttn;
@@ -63,28 +64,22 @@ function planFor(model: LlamaModel): Plan | null {
     if (!linears.every((l) => Object.getPrototypeOf(l) === Linear.prototype)) return null;
     const kernels = linears.map((l) => linearRowKernel(l.weight, l.bias));
     if (!kernels.every((k): k is LinearRowKernel => k !== null)) return null;
-    if (!isRmsNorm(layer.inputLayernorm) || !isRmsNorm(layer.postAttentionLayernorm)) return null;
-    const [inputNorm, postNorm] = [layer.inputLayernorm, layer.postAttentionLayernorm];
-    layers.push({ inputNorm, postNorm, inputW: normWeight(inputNorm), postW: normWeight(postNorm), linears, kernels });
+    const inputNorm = normKernel(layer.inputLayernorm);
+    const postNorm = layer.postAttentionLayernorm ? normKernel(layer.postAttentionLayernorm) : null;
+    if (!inputNorm || (layer.postAttentionLayernorm && !postNorm)) return null;
+    layers.push({ modules: layerModules(layer), inputNorm, postNorm, kernels });
   }
   const C = c.hidden_size;
   const q = c.num_attention_heads * c.head_dim;
   const kv = c.num_key_value_heads * c.head_dim;
   const F = c.intermediate_size;
-  const scratch = new ScratchByRows({ x: C, a: C, q, k: kv, v: kv, qr: q, kr: kv, y: q, o: C, h: C, g: F, u: F, ga: F, m: F, d: C, rstd: 1 });
-  return { layers, finalNorm: model.norm, finalW: normWeight(model.norm), scratch };
+  const scratch = new ScratchByRows({ x: C, a: C, b: C, q, k: kv, v: kv, qr: q, kr: kv, y: q, o: C, h: C, g: F, u: F, ga: F, m: F, d: C });
+  return { layers, final: model.norm, finalNorm, scratch };
 }
 
-/** Whether the plan still describes the model: the same modules and weight tensors (none replaced or wrapped since). */
+/** Whether the plan still describes the model: the same modules (none replaced or wrapped since). */
 function current(model: LlamaModel, plan: Plan): boolean {
-  if (model.norm !== plan.finalNorm) return false;
-  return model.layers.every((layer, i) => {
-    const p = plan.layers[i]!;
-    const { qProj, kProj, vProj, oProj } = layer.selfAttn;
-    const { gateProj, upProj, downProj } = layer.mlp;
-    const now = [qProj, kProj, vProj, oProj, gateProj, upProj, downProj];
-    return layer.inputLayernorm === p.inputNorm && layer.postAttentionLayernorm === p.postNorm && now.every((l, j) => l === p.linears[j]);
-  });
+  return model.norm === plan.final && model.layers.every((layer, i) => layerModules(layer).every((m, j) => m === plan.layers[i]!.modules[j]));
 }
 
 /**
@@ -119,7 +114,7 @@ export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: Decoder
   plan.layers.forEach((p, l) => {
     const [q, k, v, o, gate, up, down] = p.kernels as [LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel];
     // attention: h = x + o_proj(attention(rope(q_proj(a)), cache + rope(k_proj(a)), cache + v_proj(a))), a = norm(x)
-    be.rmsNorm(s.x, p.inputW, B, C, p.inputNorm.eps, s.a, s.rstd);
+    p.inputNorm(s.x, B, s.a);
     q(s.a, B, s.q);
     k(s.a, B, s.k);
     v(s.a, B, s.v);
@@ -129,10 +124,14 @@ export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: Decoder
     attendCached(cache, l, rows(s.qr, qRow), rows(s.kr, kvRow), rows(s.v, kvRow), heads, 1 / Math.sqrt(heads.d), s.y);
     o(s.y, B, s.o);
     be.binary('add', rowView(s.x, B * C), rowView(s.o, B * C), s.h);
-    // MLP: x = h + down(act(gate(a)) * up(a)), a = norm(h)
-    be.rmsNorm(s.h, p.postW, B, C, p.postNorm.eps, s.a, s.rstd);
-    gate(s.a, B, s.g);
-    up(s.a, B, s.u);
+    // MLP: x = h + down(act(gate(b)) * up(b)), b = norm(h), or b = a in a parallel block
+    let mlpIn = s.a;
+    if (p.postNorm) {
+      p.postNorm(s.h, B, s.b);
+      mlpIn = s.b;
+    }
+    gate(mlpIn, B, s.g);
+    up(mlpIn, B, s.u);
     be.unary(act, rowView(s.g, B * F), s.ga, 0);
     be.binary('mul', rowView(s.ga, B * F), rowView(s.u, B * F), s.m);
     down(s.m, B, s.d);
@@ -141,6 +140,6 @@ export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: Decoder
   });
   cache.advance(1);
   const out = new Float32Array(B * C);
-  be.rmsNorm(s.x, plan.finalW, B, C, plan.finalNorm.eps, out, s.rstd);
+  plan.finalNorm(s.x, B, out);
   return new Tensor(out, 'f32', [B, 1, C]);
 }
