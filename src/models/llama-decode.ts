@@ -4,9 +4,9 @@
 // call, with the same arguments in the same order, so it gives the same floats (tested bit for
 // bit), but without the Tensor objects, views, checks and allocations between them: about 190
 // kernel calls a token, which cost more as JavaScript than as kernels in a process whose code is
-// not yet optimized (a one-shot `strata generate`, and every run without TurboFan). Measured on
-// the 133 MB Q8_0 bench model, 128 tokens in a fresh process, 2 threads: 116–135 tok/s through the
-// ops, 247–268 on this path.
+// not yet optimized (a one-shot `strata generate`, and every run without TurboFan). Measured with
+// `strata generate` on the 133 MB Q8_0 bench model, 128 tokens, 2 threads: 105–110 tok/s through
+// the ops, 222–246 on this path (BENCHMARKS.md).
 //
 // The family takes it with plain linears (any weight format linear takes, f32 biases), plain
 // RMSNorm or LayerNorm modules with f32 weights, sequential or parallel blocks, no padding mask,
