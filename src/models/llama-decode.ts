@@ -1,12 +1,12 @@
 // A llama-family decode step on raw buffers: one new token of each of up to 8 sequences of one
 // length (one sequence, beams, an unpadded batch), a preallocated f32 cache, nothing recording
-// gradients. It calls the backend kernels that LlamaModel.forward's ops
-// call, with the same arguments in the same order, so it gives the same floats (tested bit for
-// bit), but without the Tensor objects, views, checks and allocations between them: about 190
-// kernel calls a token, which cost more as JavaScript than as kernels in a process whose code is
-// not yet optimized (a one-shot `strata generate`, and every run without TurboFan). Measured with
-// `strata generate` on the 133 MB Q8_0 bench model, 128 tokens, 2 threads: 105–110 tok/s through
-// the ops, 222–246 on this path (BENCHMARKS.md).
+// gradients. It calls the backend kernels that LlamaModel.forward's ops call, with the same
+// arguments in the same order, so it gives the same floats (tested bit for bit), but without the
+// Tensor objects, views, checks and allocations between them: about 190 kernel calls a token,
+// which cost more as JavaScript than as kernels in a process whose code is not yet optimized (a
+// one-shot `strata generate`, and every run without TurboFan). Measured with `strata generate` on
+// the 133 MB Q8_0 bench model, 128 tokens, 2 threads: 105–110 tok/s through the ops, 222–246 on
+// this path (BENCHMARKS.md).
 //
 // The family takes it with plain linears (any weight format linear takes, f32 biases), plain
 // RMSNorm or LayerNorm modules with f32 weights, sequential or parallel blocks, no padding mask,
