@@ -39,3 +39,12 @@ export async function openPage(page: Page, url: string, hash: string): Promise<v
   await page.goto(`${url}/#/${hash}`);
   await page.locator('.served', { hasText: 'served' }).waitFor(WAIT);
 }
+
+/**
+ * The chat page's model choice once the page has made it: the default is picked by an effect after
+ * the model list arrives, a frame or more after the header shows the served models.
+ */
+export async function chosenModel(page: Page): Promise<string> {
+  await page.waitForFunction(() => (document.querySelector('select[name=model]') as HTMLSelectElement | null)?.value, null, WAIT);
+  return page.locator('select[name=model]').inputValue();
+}

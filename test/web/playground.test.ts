@@ -10,7 +10,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer, type StrataServer } from '../../src/serve/server.js';
 import { writeServeModels } from '../serve/models.js';
-import { CHROMIUM, WAIT, ensureWebBuild, openPage, skipBrowser as skip } from './browser.js';
+import { CHROMIUM, WAIT, chosenModel, ensureWebBuild, openPage, skipBrowser as skip } from './browser.js';
 
 if (skip) console.log(`# skipping the playground browser tests: ${skip}`);
 const RED_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGM4YaOBFTEMLQkAdntLARs7+acAAAAASUVORK5CYII=', 'base64');
@@ -100,7 +100,7 @@ describe('the playground in chromium', { skip }, () => {
 
   test('chat: the answer streams in and grows, Stop ends it, and a short answer finishes', async () => {
     await open('chat');
-    assert.equal(await page.locator('select[name=model]').inputValue(), 'tiny-llama');
+    assert.equal(await chosenModel(page), 'tiny-llama');
     // a slow link keeps the stream going long enough to watch it grow and to stop it
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Network.enable');
