@@ -178,13 +178,13 @@ void softmax_f32(const float* x, int64_t rows, int64_t cols, float* out, bool lo
 void layer_norm_f32(const float* x, const float* residual, const float* w, const float* b, int64_t rows, int64_t cols,
                     float eps, float* out, float* mean, float* rstd) {
   parallel_rows(rows, cols, [&](int64_t r) {
+    const float* src = x + r * cols;
     if (residual) {
       // the row's sums, normalized in place while they are in L1
-      add_row(x + r * cols, residual + r * cols, cols, out + r * cols);
-      layer_norm_row(out + r * cols, w, b, cols, eps, out + r * cols, mean + r, rstd + r);
-    } else {
-      layer_norm_row(x + r * cols, w, b, cols, eps, out + r * cols, mean + r, rstd + r);
+      add_row(src, residual + r * cols, cols, out + r * cols);
+      src = out + r * cols;
     }
+    layer_norm_row(src, w, b, cols, eps, out + r * cols, mean + r, rstd + r);
   });
 }
 
