@@ -91,7 +91,11 @@ export function weightKernel(weight: Tensor): WeightKernel | null {
   // usesWeightKernel for f32 activations (b records nothing when built, as in a forward without gradients)
   if (!isQuantized(b.dtype) && !(isHalf(b) && !b.requiresGrad)) return null;
   const rows = weightRows(b);
-  if (!rows) return null;
+  return rows ? kernelOf(b, rows) : null;
+}
+
+/** The backend call for W^T = b (block-quantized or f16/bf16) with these rows. */
+function kernelOf(b: Tensor, rows: WeightRows): WeightKernel {
   const { n, k } = rows;
   if (isQuantized(b.dtype)) {
     const dtype = b.dtype as QuantDType;
@@ -125,15 +129,7 @@ export function weightMatmul(a: Tensor, b: Tensor): Tensor {
   const m = numel(lead);
   const x = denseFloat(asFloat(a, 'f32')) as Float32Array; // (M, K)
   const out = empty('f32', [...lead, n]); // (..., N)
-  if (m > 0 && n > 0) {
-    const y = out.data as Float32Array;
-    if (isQuantized(b.dtype)) {
-      const w = blockBytes(b, rows.ld);
-      backend().quantMatmul(b.dtype, w.bytes, w.ld, x, m, n, k, y);
-    } else {
-      backend().halfMatmul(b.dtype as 'f16' | 'bf16', b.data as Uint16Array, rows.offset, rows.ld, x, m, n, k, y);
-    }
-  }
+  if (m > 0 && n > 0) kernelOf(b, rows)(x, m, out.data as Float32Array);
   // only x gets a gradient: dx = g · W, with W converted to f32 for the backward pass
   return record('matmul', [a], out, (g) => [matmul(g, transpose(b.to('f32'), -1, -2))]);
 }
