@@ -67,6 +67,29 @@ export function normKernel(norm: Module): NormKernel | null {
   return null;
 }
 
+/**
+ * The plans a decode step keeps, one per model: built on first use (null when the step does not
+ * take the model) and used only while the model still holds the modules it was built from (none
+ * replaced or wrapped since, e.g. by LoRA).
+ */
+export class StepPlans<M extends object, P> {
+  private readonly plans = new WeakMap<M, { plan: P | null; modules: readonly Module[] }>();
+
+  constructor(
+    /** the modules a plan reads, in a fixed order */
+    private readonly modulesOf: (model: M) => Module[],
+    private readonly build: (model: M) => P | null,
+  ) {}
+
+  get(model: M): P | null {
+    const now = this.modulesOf(model);
+    let entry = this.plans.get(model);
+    if (!entry) this.plans.set(model, (entry = { plan: this.build(model), modules: now }));
+    const same = now.length === entry.modules.length && now.every((m, i) => m === entry.modules[i]);
+    return same ? entry.plan : null;
+  }
+}
+
 /** Per-row scratch, one set for each number of rows a model has decoded. */
 export class ScratchByRows<K extends string> {
   private readonly sets = new Map<number, Record<K, Float32Array>>();

@@ -25,7 +25,7 @@ import { ModuleGroup, ParamSource, Scope } from './weights.js';
 import { CrossAttentionStates } from './encoder-decoder.js';
 import { PreallocatedKVCache } from './kv-cache.js';
 import { decoderMask, decoderStep, positionTensor } from './decoder.js';
-import { type NormKernel, ScratchByRows, attendCached, decodeCache, normKernel, rowView } from './decode-rows.js';
+import { type NormKernel, ScratchByRows, StepPlans, attendCached, decodeCache, normKernel, rowView } from './decode-rows.js';
 import type { UnaryOp } from '../backend/backend.js';
 import { backend } from '../backend/index.js';
 import { fromArray } from '../tensor/ops/creation.js';
@@ -376,19 +376,16 @@ export function gpt2ForSequenceClassification(config: GPT2Config, source: ParamS
 const ROW_ACTIVATIONS: Record<GPT2Activation, UnaryOp> = { gelu_new: 'geluTanh', gelu_pytorch_tanh: 'geluTanh', gelu: 'gelu', relu: 'relu', silu: 'silu', tanh: 'tanh' };
 
 interface GPT2Plan {
-  /** every block's modules the step reads, in order: ln_1, c_attn, attn c_proj, ln_2, c_fc, mlp c_proj */
-  readonly modules: readonly (readonly Module[])[];
   readonly blocks: readonly { ln1: NormKernel; ln2: NormKernel; kernels: readonly LinearRowKernel[] }[];
-  readonly lnF: LayerNorm;
   readonly lnFKernel: NormKernel;
   readonly scratch: ScratchByRows<'x' | 'a' | 'qkv' | 'y' | 'o' | 'h' | 'f' | 'fa' | 'd'>;
 }
 
-const gpt2Plans = new WeakMap<GPT2Model, GPT2Plan | null>();
+/** The modules a plan reads: ln_f, then each block's ln_1, c_attn, attn c_proj, ln_2, c_fc, mlp c_proj. */
+const gpt2Modules = (model: GPT2Model): Module[] => [model.lnF, ...model.h.flatMap((b) => [b.ln1, b.attn.cAttn, b.attn.cProj, b.ln2, b.mlp.cFc, b.mlp.cProj])];
 
-const blockModules = (b: GPT2Block): Module[] => [b.ln1, b.attn.cAttn, b.attn.cProj, b.ln2, b.mlp.cFc, b.mlp.cProj];
-
-function gpt2Plan(model: GPT2Model, config: GPT2Config): GPT2Plan | null {
+function gpt2Plan(model: GPT2Model): GPT2Plan | null {
+  const config = model.config;
   if (config.add_cross_attention) return null;
   const lnFKernel = normKernel(model.lnF);
   if (!lnFKernel) return null;
@@ -405,17 +402,18 @@ function gpt2Plan(model: GPT2Model, config: GPT2Config): GPT2Plan | null {
   const C = config.n_embd;
   const F = config.n_inner ?? 4 * C;
   const scratch = new ScratchByRows({ x: C, a: C, qkv: 3 * C, y: C, o: C, h: C, f: F, fa: F, d: C });
-  return { modules: model.h.map(blockModules), blocks, lnF: model.lnF, lnFKernel, scratch };
+  return { blocks, lnFKernel, scratch };
 }
+
+const gpt2Plans = new StepPlans(gpt2Modules, gpt2Plan);
 
 /** GPT2Model.forward(ids, options) on raw rows, or null (nothing done) when the step does not cover the call. */
 export function gpt2DecodeStep(model: GPT2Model, ids: Tensor, options: DecoderForwardOptions): Tensor | null {
   const cache = decodeCache(ids, options);
   if (!cache || cache.length + 1 > model.maxPositions) return null;
   const config = model.config;
-  let plan = gpt2Plans.get(model);
-  if (plan === undefined) gpt2Plans.set(model, (plan = gpt2Plan(model, config)));
-  if (!plan || model.lnF !== plan.lnF || !model.h.every((b, i) => blockModules(b).every((m, j) => m === plan!.modules[i]![j]))) return null;
+  const plan = gpt2Plans.get(model);
+  if (!plan) return null;
   const pos = fromArray(Int32Array.of(cache.length), [1, 1], { dtype: 'i32' }); // positionTensor of this step
   const embedded = model.wte.forward(ids).add(embedding(model.wpe.weight, pos)); // (B, 1, C)
   if (embedded.dtype !== 'f32' || !embedded.isContiguous) return null;
@@ -429,13 +427,14 @@ export function gpt2DecodeStep(model: GPT2Model, ids: Tensor, options: DecoderFo
   const be = backend();
   const s = plan.scratch.get(B);
   s.x.set((embedded.data as Float32Array).subarray(embedded.offset, embedded.offset + B * C));
+  // q, k and v: column ranges of each (3C) row of c_attn's output
+  const [qRows, kRows, vRows] = [0, 1, 2].map((i) => ({ data: s.qkv, offset: i * C, stride: 3 * C }));
   plan.blocks.forEach((p, l) => {
     const [cAttn, attnProj, cFc, mlpProj] = p.kernels as [LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel];
-    // h = x + c_proj(attention(split(c_attn(ln_1(x))))): q, k and v are column ranges of each (3C) row
+    // h = x + c_proj(attention(split(c_attn(ln_1(x)))))
     p.ln1(s.x, B, s.a);
     cAttn(s.a, B, s.qkv);
-    const third = (i: number) => ({ data: s.qkv, offset: i * C, stride: 3 * C });
-    attendCached(cache, l, third(0), third(1), third(2), heads, attentionScale(config, l), s.y);
+    attendCached(cache, l, qRows!, kRows!, vRows!, heads, attentionScale(config, l), s.y);
     attnProj(s.y, B, s.o);
     be.binary('add', rowView(s.x, B * C), rowView(s.o, B * C), s.h);
     // x = h + c_proj(act(c_fc(ln_2(h))))

@@ -21,14 +21,12 @@ import { ropeTables } from '../tensor/ops/rope.js';
 import { Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import type { DecoderForwardOptions } from './types.js';
-import { type NormKernel, ScratchByRows, attendCached, decodeCache, normKernel, rowView } from './decode-rows.js';
+import { type NormKernel, ScratchByRows, StepPlans, attendCached, decodeCache, normKernel, rowView } from './decode-rows.js';
 import type { LlamaConfig, LlamaModel } from './llama.js';
 
 const ACTIVATIONS: Record<LlamaConfig['hidden_act'], UnaryOp> = { silu: 'silu', gelu: 'gelu', gelu_pytorch_tanh: 'geluTanh', relu: 'relu' };
 
 interface LayerPlan {
-  /** the modules the plan reads, to tell whether the model still has them: the norms, then q, k, v, o, gate, up, down */
-  readonly modules: readonly Module[];
   readonly inputNorm: NormKernel;
   /** null in a parallel block, whose attention and MLP both read inputNorm's output */
   readonly postNorm: NormKernel | null;
@@ -39,17 +37,20 @@ interface LayerPlan {
 /** A model's weights as the step reads them, and its scratch rows (reused from token to token). */
 interface Plan {
   readonly layers: readonly LayerPlan[];
-  readonly final: Module;
   readonly finalNorm: NormKernel;
   readonly scratch: ScratchByRows<'x' | 'a' | 'b' | 'q' | 'k' | 'v' | 'qr' | 'kr' | 'y' | 'o' | 'h' | 'g' | 'u' | 'ga' | 'm' | 'd'>;
 }
 
-const plans = new WeakMap<LlamaModel, Plan | null>();
-
-function layerModules(layer: LlamaModel['layers'][number]): Module[] {
-  const { qProj, kProj, vProj, oProj } = layer.selfAttn;
-  const { gateProj, upProj, downProj } = layer.mlp;
-  return [layer.inputLayernorm, ...(layer.postAttentionLayernorm ? [layer.postAttentionLayernorm] : []), qProj, kProj, vProj, oProj, gateProj, upProj, downProj];
+/** The modules a plan reads: the final norm, then each layer's norms, q, k, v, o, gate, up, down. */
+function modulesOf(model: LlamaModel): Module[] {
+  return [
+    model.norm,
+    ...model.layers.flatMap((layer) => {
+      const { qProj, kProj, vProj, oProj } = layer.selfAttn;
+      const { gateProj, upProj, downProj } = layer.mlp;
+      return [layer.inputLayernorm, ...(layer.postAttentionLayernorm ? [layer.postAttentionLayernorm] : []), qProj, kProj, vProj, oProj, gateProj, upProj, downProj];
+    }),
+  ];
 }
 
 function planFor(model: LlamaModel): Plan | null {
@@ -67,20 +68,17 @@ function planFor(model: LlamaModel): Plan | null {
     const inputNorm = normKernel(layer.inputLayernorm);
     const postNorm = layer.postAttentionLayernorm ? normKernel(layer.postAttentionLayernorm) : null;
     if (!inputNorm || (layer.postAttentionLayernorm && !postNorm)) return null;
-    layers.push({ modules: layerModules(layer), inputNorm, postNorm, kernels });
+    layers.push({ inputNorm, postNorm, kernels });
   }
   const C = c.hidden_size;
   const q = c.num_attention_heads * c.head_dim;
   const kv = c.num_key_value_heads * c.head_dim;
   const F = c.intermediate_size;
   const scratch = new ScratchByRows({ x: C, a: C, b: C, q, k: kv, v: kv, qr: q, kr: kv, y: q, o: C, h: C, g: F, u: F, ga: F, m: F, d: C });
-  return { layers, final: model.norm, finalNorm, scratch };
+  return { layers, finalNorm, scratch };
 }
 
-/** Whether the plan still describes the model: the same modules (none replaced or wrapped since). */
-function current(model: LlamaModel, plan: Plan): boolean {
-  return model.norm === plan.final && model.layers.every((layer, i) => layerModules(layer).every((m, j) => m === plan.layers[i]!.modules[j]));
-}
+const plans = new StepPlans(modulesOf, planFor);
 
 /**
  * LlamaModel.forward(ids, options) for one new token of each of B sequences (decodeCache) on raw
@@ -92,9 +90,8 @@ export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: Decoder
   if (!cache) return null;
   // a sliding window hides keys (a mask) only once the sequence is longer than it
   if (model.config.sliding_window !== null && cache.length + 1 > model.config.sliding_window) return null;
-  let plan = plans.get(model);
-  if (plan === undefined) plans.set(model, (plan = planFor(model)));
-  if (!plan || !current(model, plan)) return null;
+  const plan = plans.get(model);
+  if (!plan) return null;
   const embedded = model.embedTokens.forward(ids); // (B, 1, C)
   if (embedded.dtype !== 'f32' || !embedded.isContiguous) return null;
 
@@ -111,6 +108,8 @@ export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: Decoder
   const sinData = sin.data as Float32Array;
   const interleaved = c.rope_interleaved;
   const act = ACTIVATIONS[c.hidden_act];
+  // the roped queries and keys and the values, (B, heads × D) each, as attention reads them
+  const [qRows, kRows, vRows] = [s.qr, s.kr, s.v].map((data, i) => ({ data, offset: 0, stride: i === 0 ? qRow : kvRow }));
   plan.layers.forEach((p, l) => {
     const [q, k, v, o, gate, up, down] = p.kernels as [LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel, LinearRowKernel];
     // attention: h = x + o_proj(attention(rope(q_proj(a)), cache + rope(k_proj(a)), cache + v_proj(a))), a = norm(x)
@@ -120,8 +119,7 @@ export function llamaDecodeStep(model: LlamaModel, ids: Tensor, options: Decoder
     v(s.a, B, s.v);
     be.rope(s.q, B * heads.q, 1, heads.d, cosData, sinData, B * heads.q, interleaved, false, s.qr);
     be.rope(s.k, B * heads.kv, 1, heads.d, cosData, sinData, B * heads.kv, interleaved, false, s.kr);
-    const rows = (data: Float32Array, stride: number) => ({ data, offset: 0, stride });
-    attendCached(cache, l, rows(s.qr, qRow), rows(s.kr, kvRow), rows(s.v, kvRow), heads, 1 / Math.sqrt(heads.d), s.y);
+    attendCached(cache, l, qRows!, kRows!, vRows!, heads, 1 / Math.sqrt(heads.d), s.y);
     o(s.y, B, s.o);
     be.binary('add', rowView(s.x, B * C), rowView(s.o, B * C), s.h);
     // MLP: x = h + down(act(gate(b)) * up(b)), b = norm(h), or b = a in a parallel block
